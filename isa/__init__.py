@@ -1,0 +1,5 @@
+"""isa: the x86-64 subset as data, and every way to run it."""
+from isa.model import (CONDITIONS, FORMS, MNEMONICS, REGISTERS_32, REGISTERS_64, Imm, Instruction,
+                       Mem, Program, ProgramError, Reg, Target)
+from isa.syntax import ParseError, format, format_instruction, parse
+from isa.encoding import assemble, disassemble, instruction_bytes
