@@ -1,9 +1,9 @@
 """The reference backend: the Unicorn CPU emulator.
 
 One long-lived `Uc` per process (creating one costs milliseconds), reset for every input. A
-code hook records the path each input takes (for `executed` and for flag definedness, replayed
-from `isa.flags`); memory hooks enforce the exact data region, so an access one byte past it
-faults here as it does in JAX and natively. Nothing a program does raises: every fault becomes
+code hook records the path each input takes (for `executed` and for flag definedness, from
+`isa.flags`) and checks every memory operand against the exact data region before the access,
+so an access one byte past it faults here as it does in JAX and natively. Nothing a program does raises: every fault becomes
 a reason in `Execution.fault`.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from isa import flags as fl
 from isa.encoding import assemble, offsets
 from isa.machine import (BAD_MEMORY, DATA_BASE, MAX_DATA, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG,
                          Execution, Inputs, fault_reason, flags_from_rflags)
-from isa.model import Program
+from isa.model import REGISTERS_64, Program
 
 CODE_BASE = 0x400000
 CODE_SIZE = 0x100000
@@ -27,6 +27,15 @@ _REGS = [X.UC_X86_REG_RAX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX, X.UC_X86_REG_RBX,
          X.UC_X86_REG_RSP, X.UC_X86_REG_RBP, X.UC_X86_REG_RSI, X.UC_X86_REG_RDI,
          X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11,
          X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15]
+
+
+def _access(ins):
+    """(base, index, scale, disp, size) of the memory an instruction reads or writes, else None."""
+    mem = ins.memory
+    if mem is None or ins.mnemonic == "lea":
+        return None
+    reg = lambda name: _REGS[REGISTERS_64.index(name)]
+    return reg(mem.base), reg(mem.index) if mem.index else None, mem.scale, mem.disp, mem.size
 
 
 class _Run:
@@ -52,7 +61,6 @@ class _Emulator:
         uc.mem_map(STACK_TOP - STACK_SIZE // 2, STACK_SIZE)
         self.uc, self.run = uc, _Run()
         uc.hook_add(unicorn.UC_HOOK_CODE, self._on_code, begin=CODE_BASE, end=CODE_BASE + CODE_SIZE - 1)
-        uc.hook_add(unicorn.UC_HOOK_MEM_READ | unicorn.UC_HOOK_MEM_WRITE, self._on_memory)
 
     def _on_code(self, uc, address, size, _):
         run = self.run
@@ -65,18 +73,21 @@ class _Emulator:
             uc.emu_stop()
             return
         run.trace.append(i)
+        access = run.access[i]
+        if access is not None:
+            # Checked here from the registers rather than in a memory hook: Unicorn folds a
+            # non-canonical address (bit 63 set) back into the mapped page and reports no fault.
+            base, index, scale, disp, size = access
+            ea = uc.reg_read(base) + disp + (uc.reg_read(index) * scale if index is not None else 0)
+            if not DATA_BASE <= ea % 2**64 <= run.data_end - size:
+                run.fault = fault_reason(BAD_MEMORY, run.program, i)
+                uc.emu_stop()
+                return
         set_, undef = fl.flags_written(ins)
         for f in set_:
             run.defined[f] = True
         for f in undef:
             run.defined[f] = False
-
-    def _on_memory(self, uc, access, address, size, value, _):
-        run = self.run
-        if address < DATA_BASE or address + size > run.data_end:
-            if run.fault is None:
-                run.fault = fault_reason(BAD_MEMORY, run.program, run.trace[-1] if run.trace else -1)
-            uc.emu_stop()
 
     def load(self, program: Program) -> int:
         code = assemble(program)
@@ -86,6 +97,7 @@ class _Emulator:
         self.uc.ctl_remove_cache(CODE_BASE, CODE_BASE + len(code) + 1)
         self.run.program = program
         self.run.index = {CODE_BASE + off: i for i, off in enumerate(offsets(code))}
+        self.run.access = [_access(ins) for ins in program]
         return len(code)
 
     def execute(self, program: Program, inputs: Inputs, step_limit: int) -> Execution:

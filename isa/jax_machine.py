@@ -1,0 +1,378 @@
+"""The JAX machine: a pure, jit-able step function over the state of one input.
+
+An instruction is an integer token (`encode`, [F] int32); a program is a token array [L, F].
+`step(machine, token, position)` executes the instruction at `position` for an input whose
+program counter is there, and leaves every other input alone. Because jumps only go forward,
+visiting positions 0..L-1 in order runs any program exactly, with one static token per step (no
+fetch by program counter), and a game can grow a program move by move with the same call.
+Batch with `jax.vmap`: over inputs, and over programs for a batch of programs.
+
+Values are 64-bit pairs of uint32 (see `isa.u64` for why). Flag definedness comes from the
+masks `isa.flags` puts in each token, so this machine and the replay that the other backends do
+cannot drift apart.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from isa import flags as fl
+from isa import u64
+from isa.machine import (BAD_MEMORY, DATA_BASE, STACK_TOP, UNDEFINED_FLAG, Execution, Inputs,
+                         fault_reason)
+from isa.model import ALU, CONDITIONS, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Program, Reg
+
+U32 = jnp.uint32
+ONES, ZERO = np.uint32(0xFFFFFFFF), np.uint32(0)
+
+# Token fields.
+(F_VALID, F_OP, F_WIDE, F_COND, F_A, F_AREG, F_B, F_BREG, F_DST, F_DREG, F_BASE, F_INDEX, F_SHIFT,
+ F_DISP, F_SIZE, F_IMM_LO, F_IMM_HI, F_TARGET, F_FREAD, F_FSET, F_FUNDEF) = range(21)
+N_FIELDS = 21
+# Operand kinds (F_A, F_B, F_DST).
+NONE, REG, IMM, MEM = 0, 1, 2, 3
+# Operation classes (F_OP).
+OPS = ("mov", "add", "sub", "cmp", "and", "or", "xor", "not", "neg", "shl", "shr", "sar", "rol",
+       "ror", "imul", "mul", "lea", "cmov", "jump")
+OP = {name: i for i, name in enumerate(OPS)}
+ALWAYS = len(CONDITIONS)  # F_COND of jmp
+FAULT_NONE, FAULT_MEMORY, FAULT_FLAG = 0, 1, 2
+
+
+@struct.dataclass
+class Machine:
+    """The state of one input (add leading axes with vmap).
+
+    Attributes:
+      regs: [16, 2] uint32, (lo, hi) of each register in encoding order.
+      flags: [4] bool, CF ZF SF OF.
+      defined: [4] bool, which flags have a defined value.
+      memory: [M + 8] uint8, the data region and 8 bytes of padding that no valid access reads.
+      pc: [] int32, index of the next instruction.
+      executed: [] int32, instructions executed.
+      fault: [] int32, FAULT_NONE, FAULT_MEMORY or FAULT_FLAG; a faulted input stops.
+      fault_at: [] int32, the instruction that faulted.
+    """
+    regs: jax.Array
+    flags: jax.Array
+    defined: jax.Array
+    memory: jax.Array
+    pc: jax.Array
+    executed: jax.Array
+    fault: jax.Array
+    fault_at: jax.Array
+
+    @property
+    def data_size(self) -> int:
+        return self.memory.shape[-1] - 8
+
+
+def _mask(flag_set) -> int:
+    return sum(1 << f for f in flag_set)
+
+
+def _operand(token, kind_field, reg_field, op):
+    if isinstance(op, Reg):
+        token[kind_field], token[reg_field] = REG, op.number
+    elif isinstance(op, Imm):
+        token[kind_field] = IMM
+        token[F_IMM_LO], token[F_IMM_HI] = np.array([op.value % 2**64], np.uint64).view(np.int32)
+    elif isinstance(op, Mem):
+        token[kind_field] = MEM
+        token[F_BASE] = REGISTERS_64.index(op.base)
+        token[F_INDEX] = REGISTERS_64.index(op.index) if op.index else -1
+        token[F_SHIFT] = op.scale.bit_length() - 1
+        token[F_DISP], token[F_SIZE] = op.disp, op.size
+
+
+def encode(ins: Instruction) -> np.ndarray:
+    """The token of one instruction: [N_FIELDS] int32 (jump targets as instruction indices)."""
+    t = np.zeros(N_FIELDS, np.int32)
+    t[F_VALID], t[F_WIDE], t[F_INDEX] = 1, ins.bits == 64, -1
+    m, ops = ins.mnemonic, ins.operands
+    cond = fl.condition(ins)
+    t[F_COND] = CONDITIONS.index(cond) if cond else ALWAYS
+    if m in ("mov", "movabs"):
+        t[F_OP] = OP["mov"]
+        _operand(t, F_B, F_BREG, ops[1])
+        _operand(t, F_DST, F_DREG, ops[0])
+    elif m in ALU or m in SHIFTS or m.startswith("cmov") or (m == "imul" and len(ops) == 2):
+        t[F_OP] = OP["cmov" if m.startswith("cmov") else m]
+        _operand(t, F_A, F_AREG, ops[0])
+        _operand(t, F_B, F_BREG, ops[1])
+        if m != "cmp":
+            _operand(t, F_DST, F_DREG, ops[0])
+    elif m == "imul":  # imul dst, src, imm: a = src, b = imm
+        t[F_OP] = OP["imul"]
+        _operand(t, F_A, F_AREG, ops[1])
+        _operand(t, F_B, F_BREG, ops[2])
+        _operand(t, F_DST, F_DREG, ops[0])
+    elif m in ("not", "neg"):
+        t[F_OP] = OP[m]
+        _operand(t, F_A, F_AREG, ops[0])
+        _operand(t, F_DST, F_DREG, ops[0])
+    elif m == "mul":  # rdx:rax = rax * src
+        t[F_OP] = OP["mul"]
+        t[F_A], t[F_AREG] = REG, 0
+        _operand(t, F_B, F_BREG, ops[0])
+        t[F_DST], t[F_DREG] = REG, 0
+    elif m == "lea":
+        t[F_OP] = OP["lea"]
+        _operand(t, F_B, F_BREG, ops[1])
+        t[F_B] = NONE  # the address is the value: nothing is read from memory
+        _operand(t, F_DST, F_DREG, ops[0])
+    else:  # jumps
+        t[F_OP] = OP["jump"]
+        t[F_TARGET] = ins.target
+    fset, fundef = fl.flags_written(ins)
+    t[F_FREAD], t[F_FSET], t[F_FUNDEF] = _mask(fl.flags_read(ins)), _mask(fset), _mask(fundef)
+    return t
+
+
+def encode_program(program: Program, length: int | None = None) -> np.ndarray:
+    """[length, N_FIELDS] int32 tokens; positions past the program are invalid (no-op) tokens."""
+    length = len(program) if length is None else length
+    if length < len(program):
+        raise ValueError(f"length {length} is shorter than the program ({len(program)})")
+    tokens = np.zeros((length, N_FIELDS), np.int32)
+    for i, ins in enumerate(program):
+        tokens[i] = encode(ins)
+    return tokens
+
+
+def init(registers: jax.Array, memory: jax.Array) -> Machine:
+    """The machine state of one input before the first instruction.
+
+    Args:
+      registers: [16, 2] uint32 register pairs (rsp and rdi are set here).
+      memory: [M] uint8 data region.
+    """
+    regs = jnp.asarray(registers, U32)
+    regs = regs.at[4].set(jnp.array([STACK_TOP, 0], U32)).at[7].set(jnp.array([DATA_BASE, 0], U32))
+    mem = jnp.concatenate([jnp.asarray(memory, jnp.uint8), jnp.zeros(8, jnp.uint8)])
+    z = jnp.int32(0)
+    return Machine(regs, jnp.zeros(4, bool), jnp.zeros(4, bool), mem, z, z, z, jnp.int32(-1))
+
+
+def _bits(mask):
+    return ((mask >> jnp.arange(4)) & 1).astype(bool)
+
+
+def _narrow(x, wide):
+    return x[0], jnp.where(wide, x[1], 0).astype(U32)
+
+
+def _condition(cond, f):
+    cf, zf, sf, of = f[0], f[1], f[2], f[3]
+    table = jnp.stack([sf != of, zf | (sf != of), ~zf & (sf == of), sf == of, zf, ~zf, cf,
+                       cf | zf, ~cf & ~zf, ~cf, jnp.bool_(True)])
+    return table[cond]
+
+
+def _alu(op, a, b, wide, count):
+    """Every operation's result and flags; the op class picks one. Returns (res, res_hi_mul, flags)."""
+    msb = lambda x: jnp.where(wide, x[1] >> 31, x[0] >> 31).astype(bool)
+    zero = lambda x: jnp.where(wide, (x[0] | x[1]) == 0, x[0] == 0)
+    pick = lambda c64, c32: jnp.where(wide, c64, c32)
+    xor = lambda x, y: (x[0] ^ y[0], x[1] ^ y[1])
+    zeros = jnp.zeros((), U32)
+
+    add, c64, c32 = u64.add(a, b)
+    add_cf = pick(c64, c32)
+    add_of = msb((xor(a, add)[0] & xor(b, add)[0], xor(a, add)[1] & xor(b, add)[1]))
+    sub, b64, b32 = u64.sub(a, b)
+    sub_cf = pick(b64, b32)
+    sub_of = msb((xor(a, b)[0] & xor(a, sub)[0], xor(a, b)[1] & xor(a, sub)[1]))
+    neg, n64, n32 = u64.sub((zeros, zeros), a)
+    neg_cf = pick(n64, n32)
+    neg_of = msb((a[0] & neg[0], a[1] & neg[1]))
+    land, lor, lxor = (a[0] & b[0], a[1] & b[1]), (a[0] | b[0], a[1] | b[1]), xor(a, b)
+    lnot = (~a[0], ~a[1])
+
+    # Shifts and rotations at the operand width; count is already masked (0..31 or 0..63).
+    width = jnp.where(wide, 64, 32).astype(U32)
+    a32s = a[0].astype(jnp.int32)
+    shl = jnp.where(wide, jnp.stack(u64.shl(a, count)), jnp.stack([a[0] << count, zeros]))
+    shr = jnp.where(wide, jnp.stack(u64.shr(a, count)), jnp.stack([a[0] >> count, zeros]))
+    sar = jnp.where(wide, jnp.stack(u64.sar(a, count)),
+                    jnp.stack([(a32s >> count.astype(jnp.int32)).astype(U32), zeros]))
+    back = width - count
+    rol = jnp.where(wide, jnp.stack(u64.shl(a, count)) | jnp.stack(u64.shr(a, back)),
+                    jnp.stack([(a[0] << count) | (a[0] >> back), zeros]))
+    ror = jnp.where(wide, jnp.stack(u64.shr(a, count)) | jnp.stack(u64.shl(a, back)),
+                    jnp.stack([(a[0] >> count) | (a[0] << back), zeros]))
+    bit = lambda x, k: (jnp.stack(u64.shr(x, k))[0] & 1).astype(bool)
+    shl_cf = bit(a, back)
+    shr_cf = bit(a, count - 1)
+    sar_cf = jnp.where(wide, (jnp.stack(u64.sar(a, count - 1))[0] & 1).astype(bool),
+                       ((a32s >> (count.astype(jnp.int32) - 1)) & 1).astype(bool))
+    shl_, shr_, sar_, rol_, ror_ = (tuple(x) for x in (shl, shr, sar, rol, ror))
+    second = lambda x: jnp.where(wide, (x[1] >> 30) & 1, (x[0] >> 30) & 1).astype(bool)
+
+    # Products: low half of the signed product (imul) and the full unsigned one (mul).
+    (w01, w23) = u64.mul128(a, b)
+    a_neg, b_neg = msb(a), msb(b)
+    hi_s, _, _ = u64.sub(w23, u64.where(a_neg & wide, b))
+    hi_s, _, _ = u64.sub(hi_s, u64.where(b_neg & wide, a))
+    imul64_of = ~(((hi_s[0] == hi_s[1]) & (hi_s[0] == jnp.where(w01[1] >> 31, ONES, ZERO).astype(U32))))
+    # 32-bit: the 64-bit product of the low words, corrected to signed.
+    p32 = u64.mul32(a[0], b[0])
+    hi32 = p32[1] - jnp.where(a_neg, b[0], 0).astype(U32) - jnp.where(b_neg, a[0], 0).astype(U32)
+    imul32_of = hi32 != jnp.where(p32[0] >> 31, ONES, ZERO).astype(U32)
+    imul_of = pick(imul64_of, imul32_of)
+    imul = (w01[0], w01[1])
+    mul_lo = jnp.where(wide, jnp.stack(w01), jnp.stack([p32[0], zeros]))
+    mul_hi = jnp.where(wide, jnp.stack(w23), jnp.stack([p32[1], zeros]))
+    mul_of = jnp.where(wide, (w23[0] | w23[1]) != 0, p32[1] != 0)
+
+    f = lambda cf, res, of: jnp.stack([cf, zero(res), msb(res), of])
+    no = jnp.bool_(False)
+    results = [
+        (b, f(no, b, no)),                                                      # mov
+        (add, f(add_cf, add, add_of)),                                          # add
+        (sub, f(sub_cf, sub, sub_of)),                                          # sub
+        (sub, f(sub_cf, sub, sub_of)),                                          # cmp
+        (land, f(no, land, no)),                                                # and
+        (lor, f(no, lor, no)),                                                  # or
+        (lxor, f(no, lxor, no)),                                                # xor
+        (lnot, f(no, lnot, no)),                                                # not
+        (neg, f(neg_cf, neg, neg_of)),                                          # neg
+        (shl_, f(shl_cf, shl_, msb(shl_) ^ shl_cf)),                            # shl
+        (shr_, f(shr_cf, shr_, msb(a))),                                        # shr
+        (sar_, f(sar_cf, sar_, no)),                                            # sar
+        (rol_, f((rol_[0] & 1).astype(bool), rol_, msb(rol_) ^ (rol_[0] & 1).astype(bool))),  # rol
+        (ror_, f(msb(ror_), ror_, msb(ror_) ^ second(ror_))),                   # ror
+        (imul, f(imul_of, imul, imul_of)),                                      # imul
+        (tuple(mul_lo), f(mul_of, tuple(mul_lo), mul_of)),                      # mul
+        (b, f(no, b, no)),                                                      # lea (value set by caller)
+        (b, f(no, b, no)),                                                      # cmov (chosen by caller)
+        (b, f(no, b, no)),                                                      # jump
+    ]
+    # select_n is an elementwise select chain under vmap; indexing a stack would be a gather.
+    lo = jax.lax.select_n(op, *[jnp.broadcast_to(r[0], a[0].shape).astype(U32) for r, _ in results])
+    hi = jax.lax.select_n(op, *[jnp.broadcast_to(r[1], a[0].shape).astype(U32) for r, _ in results])
+    flags = jax.lax.select_n(op, *[f_ for _, f_ in results])
+    return (lo, hi), tuple(mul_hi), flags
+
+
+def step(m: Machine, token: jax.Array, position) -> Machine:
+    """Executes the instruction `token` at `position` if this input's program counter is there.
+
+    Args:
+      m: the `Machine` of one input.
+      token: [N_FIELDS] int32.
+      position: [] int32, the index of this instruction in the program.
+    Returns:
+      The next `Machine`. An input elsewhere (jumped over this position), finished or faulted
+      is returned unchanged.
+    """
+    t = token
+    wide = t[F_WIDE].astype(bool)
+    size = m.data_size
+    active = (m.pc == position) & (m.fault == FAULT_NONE) & (t[F_VALID] == 1)
+
+    read_reg = lambda r: _narrow((m.regs[r, 0], m.regs[r, 1]), wide)
+    imm = _narrow((t[F_IMM_LO].astype(U32), t[F_IMM_HI].astype(U32)), wide)
+
+    # The address of the memory operand (64-bit wrapping, as the CPU computes it).
+    base = (m.regs[t[F_BASE], 0], m.regs[t[F_BASE], 1])
+    index = u64.shl((m.regs[t[F_INDEX], 0], m.regs[t[F_INDEX], 1]), t[F_SHIFT].astype(U32))
+    index = u64.where(t[F_INDEX] >= 0, index)
+    disp = (t[F_DISP].astype(U32), jnp.where(t[F_DISP] < 0, ONES, ZERO).astype(U32))
+    address, _, _ = u64.add(u64.add(base, index)[0], disp)
+    offset, _, _ = u64.sub(address, (jnp.uint32(DATA_BASE), jnp.uint32(0)))
+    limit = size - t[F_SIZE]  # the last valid offset; negative if the region is too small
+    in_bounds = (offset[1] == 0) & (limit >= 0) & (offset[0] <= limit.astype(U32))
+    touches = (t[F_A] == MEM) | (t[F_B] == MEM) | (t[F_DST] == MEM)
+    start = jnp.where(in_bounds, offset[0], 0).astype(jnp.int32)
+    window = jax.lax.dynamic_slice(m.memory, (start,), (8,)).astype(U32)
+    lane = jnp.arange(8, dtype=U32)
+    loaded_lo = window[0] | (window[1] << 8) | (window[2] << 16) | (window[3] << 24)
+    loaded_hi = jnp.where(t[F_SIZE] == 8, window[4] | (window[5] << 8) | (window[6] << 16) | (window[7] << 24), 0)
+    loaded = (loaded_lo, loaded_hi.astype(U32))
+
+    def value(kind, reg):
+        r = read_reg(reg)
+        return (jnp.select([kind == REG, kind == IMM, kind == MEM], [r[0], imm[0], loaded[0]], 0).astype(U32),
+                jnp.select([kind == REG, kind == IMM, kind == MEM], [r[1], imm[1], loaded[1]], 0).astype(U32))
+
+    a = value(t[F_A], t[F_AREG])
+    b = value(t[F_B], t[F_BREG])
+    op = t[F_OP]
+    count = jnp.where(wide, imm[0] & 63, imm[0] & 31).astype(U32)
+    result, mul_hi, new_flags = _alu(op, a, b, wide, count)
+    taken = _condition(t[F_COND], m.flags)
+    result = jnp.where(op == OP["lea"], jnp.stack(_narrow(address, wide)), jnp.stack(result))
+    result = jnp.where((op == OP["cmov"]) & ~taken, jnp.stack(a), result)
+    result = _narrow((result[0], result[1]), wide)
+
+    flag_fault = jnp.any(_bits(t[F_FREAD]) & ~m.defined)
+    mem_fault = touches & ~in_bounds
+    fault = jnp.where(flag_fault, FAULT_FLAG, jnp.where(mem_fault, FAULT_MEMORY, FAULT_NONE))
+    go = active & (fault == FAULT_NONE)
+
+    which = jnp.arange(16)
+    write_reg = go & (t[F_DST] == REG)
+    new = jnp.stack(result, -1)
+    regs = jnp.where(((which == t[F_DREG]) & write_reg)[:, None], new[None, :], m.regs)
+    regs = jnp.where(((which == 2) & go & (op == OP["mul"]))[:, None], jnp.stack(mul_hi, -1)[None, :], regs)
+    store = go & (t[F_DST] == MEM)
+    value_bytes = jnp.concatenate([(result[0] >> (8 * lane[:4])), (result[1] >> (8 * lane[:4]))]).astype(jnp.uint8)
+    new_window = jnp.where(store & (lane < t[F_SIZE].astype(U32)), value_bytes, window.astype(jnp.uint8))
+    memory = jax.lax.dynamic_update_slice(m.memory, new_window, (start,))
+
+    fset, fundef = _bits(t[F_FSET]), _bits(t[F_FUNDEF])
+    flags = jnp.where(go & fset, new_flags, m.flags)
+    defined = jnp.where(go, (m.defined | fset) & ~fundef, m.defined)
+    jump = op == OP["jump"]
+    pc = jnp.where(go, jnp.where(jump & taken, t[F_TARGET], position + 1), m.pc)
+    return Machine(regs=regs, flags=flags, defined=defined, memory=memory, pc=pc.astype(jnp.int32),
+                   executed=m.executed + go.astype(jnp.int32) + (active & (fault == FAULT_MEMORY)),
+                   fault=jnp.where(active, fault, m.fault).astype(jnp.int32),
+                   fault_at=jnp.where(active & (fault != FAULT_NONE), position, m.fault_at).astype(jnp.int32))
+
+
+def run(tokens: jax.Array, m: Machine) -> Machine:
+    """Runs a whole program ([L, N_FIELDS] tokens) on one input."""
+    def body(machine, xs):
+        token, position = xs
+        return step(machine, token, position), None
+    out, _ = jax.lax.scan(body, m, (tokens, jnp.arange(tokens.shape[0], dtype=jnp.int32)))
+    return out
+
+
+@jax.jit
+def run_batch(tokens: jax.Array, registers: jax.Array, memory: jax.Array) -> Machine:
+    """Runs P programs on I inputs each.
+
+    Args:
+      tokens: [P, L, N_FIELDS] int32.
+      registers: [P, I, 16, 2] uint32.
+      memory: [P, I, M] uint8.
+    Returns:
+      A `Machine` with leading axes [P, I].
+    """
+    per_input = jax.vmap(lambda tk, r, mem: run(tk, init(r, mem)), in_axes=(None, 0, 0))
+    return jax.vmap(per_input)(tokens, registers, memory)
+
+
+def _bucket(n: int) -> int:
+    return max(8, 1 << (max(n, 1) - 1).bit_length())  # few lengths, few compilations
+
+
+def execute(program: Program, inputs: Inputs) -> Execution:
+    """`isa.execute(..., backend="jax")`: runs one program through `run_batch`."""
+    tokens = encode_program(program, _bucket(len(program)))[None]
+    regs = u64.split(inputs.registers)[None]
+    out = jax.device_get(run_batch(tokens, regs, inputs.memory[None]))
+    faults = []
+    for code, at in zip(out.fault[0], out.fault_at[0]):
+        kind = {FAULT_NONE: None, FAULT_MEMORY: BAD_MEMORY, FAULT_FLAG: UNDEFINED_FLAG}[int(code)]
+        faults.append(kind and fault_reason(kind, program, int(at)))
+    registers = u64.join(out.regs[0])
+    return Execution(registers, np.asarray(out.memory[0, :, :-8]), np.asarray(out.flags[0]),
+                     np.asarray(out.defined[0]), np.asarray(out.executed[0], np.int64), faults)
