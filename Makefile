@@ -1,0 +1,38 @@
+# The whole set-up: `make run` (the main job) and `make test`. Each creates .venv and installs
+# the package with its dev extras on first use, and the system tools it needs when missing:
+# gcc and binutils (native backend, GNU as comparisons) and llvm (llvm-mca).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test system bench soak
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+system:
+	@missing=""; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v as >/dev/null && command -v objcopy >/dev/null || missing="$$missing binutils"; \
+	command -v llvm-mca >/dev/null || missing="$$missing llvm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: $(STAMP) system
+	$(VENV)/bin/alphadev demo
+
+test: $(STAMP) system
+	$(PY) -m pytest -q
+
+bench: $(STAMP) system
+	$(PY) experiments/bench_machine.py
+
+soak: $(STAMP) system
+	$(PY) experiments/soak_backends.py --programs 100000
