@@ -168,95 +168,90 @@ def _narrow(x, wide):
 
 def _condition(cond, f):
     cf, zf, sf, of = f[0], f[1], f[2], f[3]
-    table = jnp.stack([sf != of, zf | (sf != of), ~zf & (sf == of), sf == of, zf, ~zf, cf,
-                       cf | zf, ~cf & ~zf, ~cf, jnp.bool_(True)])
-    return table[cond]
+    return jax.lax.select_n(cond, sf != of, zf | (sf != of), ~zf & (sf == of), sf == of, zf, ~zf,
+                            cf, cf | zf, ~cf & ~zf, ~cf, jnp.bool_(True))
+
+
+def _funnel(words, s):
+    """Bits [s, s + 64) of the 128-bit value `words` (4 uint32, low first), s in [0, 64]."""
+    q, r = s >> 5, s & 31
+    pick = lambda k: jax.lax.select_n(jnp.minimum(q, 2).astype(jnp.int32), words[k], words[k + 1], words[k + 2])
+    w0, w1 = pick(0), pick(1)
+    w2 = jnp.where(q == 0, words[2], words[3])  # at q = 2, r = 0 and this word is shifted out
+    return (w0 >> r) | (w1 << (32 - r)), (w1 >> r) | (w2 << (32 - r))
+
+
+def _bit(words, k):
+    k = k & 127  # an out-of-range k only comes from a zero count, whose flags are not used
+    word = jax.lax.select_n((k >> 5).astype(jnp.int32), *words)
+    return ((word >> (k & 31)) & 1).astype(bool)
 
 
 def _alu(op, a, b, wide, count):
-    """Every operation's result and flags; the op class picks one. Returns (res, res_hi_mul, flags)."""
+    """The result and the CF/OF flags of the operation class `op` on a, b (ZF and SF are taken
+    from the final result by the caller). Returns (result, rdx of mul, cf, of)."""
+    zeros = jnp.zeros_like(a[0])
     msb = lambda x: jnp.where(wide, x[1] >> 31, x[0] >> 31).astype(bool)
-    zero = lambda x: jnp.where(wide, (x[0] | x[1]) == 0, x[0] == 0)
     pick = lambda c64, c32: jnp.where(wide, c64, c32)
-    xor = lambda x, y: (x[0] ^ y[0], x[1] ^ y[1])
-    zeros = jnp.zeros((), U32)
+    pair = lambda c, x, y: (jnp.where(c, x[0], y[0]), jnp.where(c, x[1], y[1]))
+    invert = lambda x: (~x[0], ~x[1])
 
-    add, c64, c32 = u64.add(a, b)
-    add_cf = pick(c64, c32)
-    add_of = msb((xor(a, add)[0] & xor(b, add)[0], xor(a, add)[1] & xor(b, add)[1]))
-    sub, b64, b32 = u64.sub(a, b)
-    sub_cf = pick(b64, b32)
-    sub_of = msb((xor(a, b)[0] & xor(a, sub)[0], xor(a, b)[1] & xor(a, sub)[1]))
-    neg, n64, n32 = u64.sub((zeros, zeros), a)
-    neg_cf = pick(n64, n32)
-    neg_of = msb((a[0] & neg[0], a[1] & neg[1]))
-    land, lor, lxor = (a[0] & b[0], a[1] & b[1]), (a[0] | b[0], a[1] | b[1]), xor(a, b)
-    lnot = (~a[0], ~a[1])
+    # One adder serves add, sub, cmp and neg: x + y + carry_in, with sub as x + ~b + 1.
+    is_neg = op == OP["neg"]
+    is_sub = (op == OP["sub"]) | (op == OP["cmp"]) | is_neg
+    x = pair(is_neg, (zeros, zeros), a)
+    y = pair(is_neg, invert(a), pair(is_sub, invert(b), b))
+    s1, c64a, c32a = u64.add(x, y)
+    total, c64b, c32b = u64.add(s1, (is_sub.astype(U32), zeros))
+    carry = pick(c64a | c64b, c32a | c32b)
+    add_cf = carry ^ is_sub  # a borrow is the inverted carry
+    add_of = msb(((x[0] ^ total[0]) & (y[0] ^ total[0]), (x[1] ^ total[1]) & (y[1] ^ total[1])))
 
-    # Shifts and rotations at the operand width; count is already masked (0..31 or 0..63).
+    logic = jax.lax.select_n(jnp.clip(op - OP["and"], 0, 3).astype(jnp.int32),
+                             jnp.stack([a[0] & b[0], a[1] & b[1]]), jnp.stack([a[0] | b[0], a[1] | b[1]]),
+                             jnp.stack([a[0] ^ b[0], a[1] ^ b[1]]), jnp.stack([~a[0], ~a[1]]))
+
+    # Every shift and rotation is one right funnel shift of a 128-bit value (see isa.u64).
     width = jnp.where(wide, 64, 32).astype(U32)
-    a32s = a[0].astype(jnp.int32)
-    shl = jnp.where(wide, jnp.stack(u64.shl(a, count)), jnp.stack([a[0] << count, zeros]))
-    shr = jnp.where(wide, jnp.stack(u64.shr(a, count)), jnp.stack([a[0] >> count, zeros]))
-    sar = jnp.where(wide, jnp.stack(u64.sar(a, count)),
-                    jnp.stack([(a32s >> count.astype(jnp.int32)).astype(U32), zeros]))
-    back = width - count
-    rol = jnp.where(wide, jnp.stack(u64.shl(a, count)) | jnp.stack(u64.shr(a, back)),
-                    jnp.stack([(a[0] << count) | (a[0] >> back), zeros]))
-    ror = jnp.where(wide, jnp.stack(u64.shr(a, count)) | jnp.stack(u64.shl(a, back)),
-                    jnp.stack([(a[0] >> count) | (a[0] << back), zeros]))
-    bit = lambda x, k: (jnp.stack(u64.shr(x, k))[0] & 1).astype(bool)
-    shl_cf = bit(a, back)
-    shr_cf = bit(a, count - 1)
-    sar_cf = jnp.where(wide, (jnp.stack(u64.sar(a, count - 1))[0] & 1).astype(bool),
-                       ((a32s >> (count.astype(jnp.int32) - 1)) & 1).astype(bool))
-    shl_, shr_, sar_, rol_, ror_ = (tuple(x) for x in (shl, shr, sar, rol, ror))
-    second = lambda x: jnp.where(wide, (x[1] >> 30) & 1, (x[0] >> 30) & 1).astype(bool)
+    left = (op == OP["shl"]) | (op == OP["rol"])
+    rotate = (op == OP["rol"]) | (op == OP["ror"])
+    sign = jnp.where(msb(a) & (op == OP["sar"]), ONES, ZERO)
+    fill = jnp.where(rotate, a[0], sign)  # what enters from above (32-bit: the low word again)
+    w64 = [jnp.where(left & ~rotate, zeros, a[0]), jnp.where(left & ~rotate, zeros, a[1]),
+           jnp.where(rotate | left, a[0], sign), jnp.where(rotate | left, a[1], sign)]
+    w32 = [jnp.where(left & ~rotate, zeros, a[0]), jnp.where(left & ~rotate, a[0], fill), zeros, zeros]
+    words = [jnp.where(wide, u, v) for u, v in zip(w64, w32)]
+    s = jnp.where(left, width - count, count)
+    shifted = _funnel(words, s)
+    shift_cf = jnp.where(left, _bit(words, s + width), _bit(words, s - 1))
+    second = jnp.where(wide, shifted[1] >> 30, shifted[0] >> 30) & 1
+    shift_of = jax.lax.select_n(jnp.clip(op - OP["shl"], 0, 4).astype(jnp.int32),
+                                msb(shifted) ^ shift_cf, msb(a), jnp.bool_(False),
+                                msb(shifted) ^ shift_cf, msb(shifted) ^ second.astype(bool))
 
     # Products: low half of the signed product (imul) and the full unsigned one (mul).
-    (w01, w23) = u64.mul128(a, b)
+    w01, w23 = u64.mul128(a, b)
     a_neg, b_neg = msb(a), msb(b)
     hi_s, _, _ = u64.sub(w23, u64.where(a_neg & wide, b))
     hi_s, _, _ = u64.sub(hi_s, u64.where(b_neg & wide, a))
-    imul64_of = ~(((hi_s[0] == hi_s[1]) & (hi_s[0] == jnp.where(w01[1] >> 31, ONES, ZERO).astype(U32))))
-    # 32-bit: the 64-bit product of the low words, corrected to signed.
-    p32 = u64.mul32(a[0], b[0])
+    low_sign = jnp.where(w01[1] >> 31, ONES, ZERO)
+    imul64_of = (hi_s[0] != low_sign) | (hi_s[1] != low_sign)
+    p32 = u64.mul32(a[0], b[0])  # 32-bit: the 64-bit product of the low words, made signed
     hi32 = p32[1] - jnp.where(a_neg, b[0], 0).astype(U32) - jnp.where(b_neg, a[0], 0).astype(U32)
-    imul32_of = hi32 != jnp.where(p32[0] >> 31, ONES, ZERO).astype(U32)
-    imul_of = pick(imul64_of, imul32_of)
-    imul = (w01[0], w01[1])
-    mul_lo = jnp.where(wide, jnp.stack(w01), jnp.stack([p32[0], zeros]))
-    mul_hi = jnp.where(wide, jnp.stack(w23), jnp.stack([p32[1], zeros]))
+    imul_of = pick(imul64_of, hi32 != jnp.where(p32[0] >> 31, ONES, ZERO))
+    mul_lo = pair(wide, w01, (p32[0], zeros))
+    mul_hi = pair(wide, w23, (p32[1], zeros))
     mul_of = jnp.where(wide, (w23[0] | w23[1]) != 0, p32[1] != 0)
 
-    f = lambda cf, res, of: jnp.stack([cf, zero(res), msb(res), of])
+    group = jnp.select([(op >= OP["add"]) & (op <= OP["cmp"]) | is_neg, (op >= OP["and"]) & (op <= OP["not"]),
+                        (op >= OP["shl"]) & (op <= OP["ror"]), op == OP["imul"], op == OP["mul"]],
+                       [1, 2, 3, 4, 5], 0).astype(jnp.int32)
+    result = jax.lax.select_n(group, jnp.stack(b), jnp.stack(total), logic, jnp.stack(shifted),
+                              jnp.stack(w01), jnp.stack(mul_lo))
     no = jnp.bool_(False)
-    results = [
-        (b, f(no, b, no)),                                                      # mov
-        (add, f(add_cf, add, add_of)),                                          # add
-        (sub, f(sub_cf, sub, sub_of)),                                          # sub
-        (sub, f(sub_cf, sub, sub_of)),                                          # cmp
-        (land, f(no, land, no)),                                                # and
-        (lor, f(no, lor, no)),                                                  # or
-        (lxor, f(no, lxor, no)),                                                # xor
-        (lnot, f(no, lnot, no)),                                                # not
-        (neg, f(neg_cf, neg, neg_of)),                                          # neg
-        (shl_, f(shl_cf, shl_, msb(shl_) ^ shl_cf)),                            # shl
-        (shr_, f(shr_cf, shr_, msb(a))),                                        # shr
-        (sar_, f(sar_cf, sar_, no)),                                            # sar
-        (rol_, f((rol_[0] & 1).astype(bool), rol_, msb(rol_) ^ (rol_[0] & 1).astype(bool))),  # rol
-        (ror_, f(msb(ror_), ror_, msb(ror_) ^ second(ror_))),                   # ror
-        (imul, f(imul_of, imul, imul_of)),                                      # imul
-        (tuple(mul_lo), f(mul_of, tuple(mul_lo), mul_of)),                      # mul
-        (b, f(no, b, no)),                                                      # lea (value set by caller)
-        (b, f(no, b, no)),                                                      # cmov (chosen by caller)
-        (b, f(no, b, no)),                                                      # jump
-    ]
-    # select_n is an elementwise select chain under vmap; indexing a stack would be a gather.
-    lo = jax.lax.select_n(op, *[jnp.broadcast_to(r[0], a[0].shape).astype(U32) for r, _ in results])
-    hi = jax.lax.select_n(op, *[jnp.broadcast_to(r[1], a[0].shape).astype(U32) for r, _ in results])
-    flags = jax.lax.select_n(op, *[f_ for _, f_ in results])
-    return (lo, hi), tuple(mul_hi), flags
+    cf = jax.lax.select_n(group, no, add_cf, no, shift_cf, imul_of, mul_of)
+    of = jax.lax.select_n(group, no, add_of, no, shift_of, imul_of, mul_of)
+    return (result[0], result[1]), mul_hi, cf, of
 
 
 def step(m: Machine, token: jax.Array, position) -> Machine:
@@ -304,11 +299,14 @@ def step(m: Machine, token: jax.Array, position) -> Machine:
     b = value(t[F_B], t[F_BREG])
     op = t[F_OP]
     count = jnp.where(wide, imm[0] & 63, imm[0] & 31).astype(U32)
-    result, mul_hi, new_flags = _alu(op, a, b, wide, count)
+    result, mul_hi, cf, of = _alu(op, a, b, wide, count)
     taken = _condition(t[F_COND], m.flags)
     result = jnp.where(op == OP["lea"], jnp.stack(_narrow(address, wide)), jnp.stack(result))
     result = jnp.where((op == OP["cmov"]) & ~taken, jnp.stack(a), result)
     result = _narrow((result[0], result[1]), wide)
+    zf = jnp.where(wide, (result[0] | result[1]) == 0, result[0] == 0)
+    sf = jnp.where(wide, result[1] >> 31, result[0] >> 31).astype(bool)
+    new_flags = jnp.stack([cf, zf, sf, of])
 
     flag_fault = jnp.any(_bits(t[F_FREAD]) & ~m.defined)
     mem_fault = touches & ~in_bounds
