@@ -187,31 +187,46 @@ def _bit(words, k):
     return ((word >> (k & 31)) & 1).astype(bool)
 
 
-def _alu(op, a, b, wide, count):
-    """The result and the CF/OF flags of the operation class `op` on a, b (ZF and SF are taken
-    from the final result by the caller). Returns (result, rdx of mul, cf, of)."""
-    zeros = jnp.zeros_like(a[0])
+# Operation classes by the datapath that computes them; a group a batch cannot use is compiled
+# out (`ops=`), which is what a game with a fixed vocabulary gets.
+GROUPS = (("add", "sub", "cmp", "neg"), ("and", "or", "xor", "not"), ("shl", "shr", "sar", "rol", "ror"),
+          ("imul", "mul"))
+ALL_OPS = frozenset(OPS)
+
+
+def _helpers(wide):
     msb = lambda x: jnp.where(wide, x[1] >> 31, x[0] >> 31).astype(bool)
     pick = lambda c64, c32: jnp.where(wide, c64, c32)
     pair = lambda c, x, y: (jnp.where(c, x[0], y[0]), jnp.where(c, x[1], y[1]))
-    invert = lambda x: (~x[0], ~x[1])
+    return msb, pick, pair
 
-    # One adder serves add, sub, cmp and neg: x + y + carry_in, with sub as x + ~b + 1.
+
+def _adder(op, a, b, wide, zeros):
+    """add, sub, cmp and neg on one adder: x + y + carry_in, with sub as x + ~b + 1."""
+    msb, pick, pair = _helpers(wide)
     is_neg = op == OP["neg"]
     is_sub = (op == OP["sub"]) | (op == OP["cmp"]) | is_neg
+    invert = lambda v: (~v[0], ~v[1])
     x = pair(is_neg, (zeros, zeros), a)
     y = pair(is_neg, invert(a), pair(is_sub, invert(b), b))
     s1, c64a, c32a = u64.add(x, y)
     total, c64b, c32b = u64.add(s1, (is_sub.astype(U32), zeros))
     carry = pick(c64a | c64b, c32a | c32b)
-    add_cf = carry ^ is_sub  # a borrow is the inverted carry
-    add_of = msb(((x[0] ^ total[0]) & (y[0] ^ total[0]), (x[1] ^ total[1]) & (y[1] ^ total[1])))
+    of = msb(((x[0] ^ total[0]) & (y[0] ^ total[0]), (x[1] ^ total[1]) & (y[1] ^ total[1])))
+    return total, carry ^ is_sub, of  # a borrow is the inverted carry
 
-    logic = jax.lax.select_n(jnp.clip(op - OP["and"], 0, 3).astype(jnp.int32),
-                             jnp.stack([a[0] & b[0], a[1] & b[1]]), jnp.stack([a[0] | b[0], a[1] | b[1]]),
-                             jnp.stack([a[0] ^ b[0], a[1] ^ b[1]]), jnp.stack([~a[0], ~a[1]]))
 
-    # Every shift and rotation is one right funnel shift of a 128-bit value (see isa.u64).
+def _logic(op, a, b):
+    res = jax.lax.select_n(jnp.clip(op - OP["and"], 0, 3).astype(jnp.int32),
+                           jnp.stack([a[0] & b[0], a[1] & b[1]]), jnp.stack([a[0] | b[0], a[1] | b[1]]),
+                           jnp.stack([a[0] ^ b[0], a[1] ^ b[1]]), jnp.stack([~a[0], ~a[1]]))
+    no = jnp.zeros(a[0].shape, bool)
+    return (res[0], res[1]), no, no
+
+
+def _shift(op, a, wide, count, zeros):
+    """Every shift and rotation as one right funnel shift of a 128-bit value."""
+    msb, _, _ = _helpers(wide)
     width = jnp.where(wide, 64, 32).astype(U32)
     left = (op == OP["shl"]) | (op == OP["rol"])
     rotate = (op == OP["rol"]) | (op == OP["ror"])
@@ -223,13 +238,16 @@ def _alu(op, a, b, wide, count):
     words = [jnp.where(wide, u, v) for u, v in zip(w64, w32)]
     s = jnp.where(left, width - count, count)
     shifted = _funnel(words, s)
-    shift_cf = jnp.where(left, _bit(words, s + width), _bit(words, s - 1))
-    second = jnp.where(wide, shifted[1] >> 30, shifted[0] >> 30) & 1
-    shift_of = jax.lax.select_n(jnp.clip(op - OP["shl"], 0, 4).astype(jnp.int32),
-                                msb(shifted) ^ shift_cf, msb(a), jnp.bool_(False),
-                                msb(shifted) ^ shift_cf, msb(shifted) ^ second.astype(bool))
+    cf = jnp.where(left, _bit(words, s + width), _bit(words, s - 1))
+    second = (jnp.where(wide, shifted[1] >> 30, shifted[0] >> 30) & 1).astype(bool)
+    of = jax.lax.select_n(jnp.clip(op - OP["shl"], 0, 4).astype(jnp.int32),
+                          msb(shifted) ^ cf, msb(a), jnp.zeros_like(cf), msb(shifted) ^ cf, msb(shifted) ^ second)
+    return shifted, cf, of
 
-    # Products: low half of the signed product (imul) and the full unsigned one (mul).
+
+def _products(op, a, b, wide, zeros):
+    """imul (low half of the signed product, OF when it does not fit) and mul (rdx:rax)."""
+    msb, pick, pair = _helpers(wide)
     w01, w23 = u64.mul128(a, b)
     a_neg, b_neg = msb(a), msb(b)
     hi_s, _, _ = u64.sub(w23, u64.where(a_neg & wide, b))
@@ -239,28 +257,49 @@ def _alu(op, a, b, wide, count):
     p32 = u64.mul32(a[0], b[0])  # 32-bit: the 64-bit product of the low words, made signed
     hi32 = p32[1] - jnp.where(a_neg, b[0], 0).astype(U32) - jnp.where(b_neg, a[0], 0).astype(U32)
     imul_of = pick(imul64_of, hi32 != jnp.where(p32[0] >> 31, ONES, ZERO))
-    mul_lo = pair(wide, w01, (p32[0], zeros))
-    mul_hi = pair(wide, w23, (p32[1], zeros))
     mul_of = jnp.where(wide, (w23[0] | w23[1]) != 0, p32[1] != 0)
-
-    group = jnp.select([(op >= OP["add"]) & (op <= OP["cmp"]) | is_neg, (op >= OP["and"]) & (op <= OP["not"]),
-                        (op >= OP["shl"]) & (op <= OP["ror"]), op == OP["imul"], op == OP["mul"]],
-                       [1, 2, 3, 4, 5], 0).astype(jnp.int32)
-    result = jax.lax.select_n(group, jnp.stack(b), jnp.stack(total), logic, jnp.stack(shifted),
-                              jnp.stack(w01), jnp.stack(mul_lo))
-    no = jnp.bool_(False)
-    cf = jax.lax.select_n(group, no, add_cf, no, shift_cf, imul_of, mul_of)
-    of = jax.lax.select_n(group, no, add_of, no, shift_of, imul_of, mul_of)
-    return (result[0], result[1]), mul_hi, cf, of
+    is_mul = op == OP["mul"]
+    res = pair(is_mul, pair(wide, w01, (p32[0], zeros)), w01)
+    flag = jnp.where(is_mul, mul_of, imul_of)
+    return res, flag, flag, pair(wide, w23, (p32[1], zeros))
 
 
-def step(m: Machine, token: jax.Array, position) -> Machine:
+def _alu(op, a, b, wide, count, ops):
+    """Result and CF/OF of the operation class `op` on a, b (the caller takes ZF and SF from the
+    final result). Only the groups in `ops` are built. Returns (result, rdx of mul, cf, of)."""
+    zeros = jnp.zeros_like(a[0])
+    no = jnp.zeros(a[0].shape, bool)
+    outcomes = [(b, no, no)]  # mov, lea, cmov and jumps: the caller picks their value
+    group = jnp.zeros(op.shape, jnp.int32)
+    mul_hi = (zeros, zeros)
+    makers = [lambda: _adder(op, a, b, wide, zeros), lambda: _logic(op, a, b),
+              lambda: _shift(op, a, wide, count, zeros), lambda: _products(op, a, b, wide, zeros)]
+    for members, make in zip(GROUPS, makers):
+        if not ops.intersection(members):
+            continue
+        out = make()
+        if len(out) == 4:
+            mul_hi = out[3]
+        outcomes.append(out[:3])
+        inside = functools.reduce(jnp.logical_or, [op == OP[name] for name in members])
+        group = jnp.where(inside, len(outcomes) - 1, group)
+    if len(outcomes) == 1:
+        return b, mul_hi, no, no
+    pick = lambda k: jax.lax.select_n(group, *[o[k] if k else jnp.stack(o[0]) for o in outcomes])
+    result = pick(0)
+    return (result[0], result[1]), mul_hi, pick(1), pick(2)
+
+
+def step(m: Machine, token: jax.Array, position, *, ops: frozenset = ALL_OPS) -> Machine:
     """Executes the instruction `token` at `position` if this input's program counter is there.
 
     Args:
       m: the `Machine` of one input.
       token: [N_FIELDS] int32.
       position: [] int32, the index of this instruction in the program.
+      ops: the operation classes (names in `OPS`) the token may have; the datapaths of the
+        others are compiled out. A token outside the set computes a wrong result: callers
+        check it once, outside jit (`run_batch` does; a game's vocabulary fixes it).
     Returns:
       The next `Machine`. An input elsewhere (jumped over this position), finished or faulted
       is returned unchanged.
@@ -299,7 +338,7 @@ def step(m: Machine, token: jax.Array, position) -> Machine:
     b = value(t[F_B], t[F_BREG])
     op = t[F_OP]
     count = jnp.where(wide, imm[0] & 63, imm[0] & 31).astype(U32)
-    result, mul_hi, cf, of = _alu(op, a, b, wide, count)
+    result, mul_hi, cf, of = _alu(op, a, b, wide, count, ops)
     taken = _condition(t[F_COND], m.flags)
     result = jnp.where(op == OP["lea"], jnp.stack(_narrow(address, wide)), jnp.stack(result))
     result = jnp.where((op == OP["cmov"]) & ~taken, jnp.stack(a), result)
@@ -334,28 +373,49 @@ def step(m: Machine, token: jax.Array, position) -> Machine:
                    fault_at=jnp.where(active & (fault != FAULT_NONE), position, m.fault_at).astype(jnp.int32))
 
 
-def run(tokens: jax.Array, m: Machine) -> Machine:
+def run(tokens: jax.Array, m: Machine, *, ops: frozenset = ALL_OPS) -> Machine:
     """Runs a whole program ([L, N_FIELDS] tokens) on one input."""
     def body(machine, xs):
         token, position = xs
-        return step(machine, token, position), None
+        return step(machine, token, position, ops=ops), None
     out, _ = jax.lax.scan(body, m, (tokens, jnp.arange(tokens.shape[0], dtype=jnp.int32)))
     return out
 
 
-@jax.jit
-def run_batch(tokens: jax.Array, registers: jax.Array, memory: jax.Array) -> Machine:
-    """Runs P programs on I inputs each.
+def ops_of(tokens: np.ndarray) -> frozenset:
+    """The operation classes that valid tokens [..., N_FIELDS] use."""
+    tokens = np.asarray(tokens)
+    return frozenset(OPS[k] for k in np.unique(tokens[..., F_OP][tokens[..., F_VALID] == 1]))
+
+
+@functools.partial(jax.jit, static_argnames="ops")
+def _run_batch(tokens, registers, memory, ops):
+    per_input = jax.vmap(lambda tk, r, mem: run(tk, init(r, mem), ops=ops), in_axes=(None, 0, 0))
+    return jax.vmap(per_input)(tokens, registers, memory)
+
+
+def run_batch(tokens, registers, memory, *, ops: frozenset = ALL_OPS) -> Machine:
+    """Runs P programs on I inputs each (jit-compiled once per shape and `ops`).
 
     Args:
       tokens: [P, L, N_FIELDS] int32.
       registers: [P, I, 16, 2] uint32.
       memory: [P, I, M] uint8.
+      ops: operation classes to compile in (see `step`); checked against the tokens here.
     Returns:
       A `Machine` with leading axes [P, I].
     """
-    per_input = jax.vmap(lambda tk, r, mem: run(tk, init(r, mem)), in_axes=(None, 0, 0))
-    return jax.vmap(per_input)(tokens, registers, memory)
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 3 or tokens.shape[-1] != N_FIELDS:
+        raise ValueError(f"tokens must be [P, L, {N_FIELDS}], got {tokens.shape}")
+    if np.shape(registers)[:1] != tokens.shape[:1] or np.shape(registers)[2:] != (16, 2):
+        raise ValueError(f"registers must be [P, I, 16, 2] with P={tokens.shape[0]}, got {np.shape(registers)}")
+    if np.shape(memory)[:2] != np.shape(registers)[:2]:
+        raise ValueError(f"memory must be [P, I, M] matching registers, got {np.shape(memory)}")
+    missing = ops_of(tokens) - frozenset(ops)
+    if missing:
+        raise ValueError(f"tokens use operation classes {sorted(missing)} that ops= leaves out")
+    return _run_batch(tokens, registers, memory, frozenset(ops))
 
 
 def _bucket(n: int) -> int:
