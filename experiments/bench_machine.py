@@ -70,7 +70,7 @@ def main() -> None:
     mem = np.broadcast_to(inputs.memory, (len(programs), n_in, inputs.data_size)).copy()
     rates, compile_s = {}, {}
     for name, ops in (("jax", jax_machine.ALL_OPS), ("jax-vocab", jax_machine.ops_of(tokens))):
-        run = lambda: jax.block_until_ready(jax_machine.run_batch(tokens, regs, mem, ops=ops))
+        run = lambda ops=ops: jax.block_until_ready(jax_machine.run_batch(tokens, regs, mem, ops=ops))
         start = time.perf_counter()
         run()
         compile_s[name] = time.perf_counter() - start
@@ -78,7 +78,7 @@ def main() -> None:
 
     few = programs[:args.sequential]
     for backend in ("unicorn", "native"):
-        rates[backend] = rate(lambda: [execute(p, inputs, backend) for p in few], len(few) * n_in, 1)
+        rates[backend] = rate(lambda b=backend: [execute(p, inputs, b) for p in few], len(few) * n_in, 1)
 
     print(f"sort-like programs of 17 instructions x {n_in} inputs; jax batch {len(programs)} "
           f"(compile {compile_s['jax']:.1f} s), {len(few)} programs sequentially for the others")

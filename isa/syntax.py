@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from isa.model import (COND_ALIASES, MNEMONICS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm,
+from isa.model import (COND_ALIASES, MNEMONICS, REGISTERS_32, REGISTERS_64, Imm,
                        Instruction, Mem, Program, ProgramError, Reg, Target)
 
 _LABEL = re.compile(r"^([.A-Za-z_$][\w.$]*)\s*:")
@@ -71,7 +71,7 @@ def _memory(text: str, bits: int) -> Mem:
 def _operand(text: str, mnemonic: str, labels: dict[str, int] | None):
     t = text.strip()
     low = t.lower()
-    if mnemonic == "jmp" or mnemonic.startswith("j"):
+    if mnemonic.startswith("j"):
         if labels is None or t not in labels:
             raise ProgramError(f"unknown label {t!r}")
         return Target(labels[t])

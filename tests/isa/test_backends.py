@@ -150,3 +150,13 @@ def test_backends_agree_on_random_programs(case):
     runs = {b: execute(program, inputs, b) for b in BACKENDS}
     problems = [p for b in BACKENDS[1:] for p in testing.disagreements(runs["jax"], runs[b], ("jax", b))]
     assert not problems, isa.format(program) + "\n".join(problems)
+
+
+def test_native_preserves_the_callers_callee_saved_registers():
+    """A kernel that overwrites rbx, rbp and r12-r15 leaves the harness able to go on."""
+    program = isa.parse("\n".join(f"mov {r}, {k + 1}" for k, r in enumerate(("rbx", "rbp", "r12", "r13", "r14", "r15")))
+                        + "\nmov dword ptr [rdi], ebx")
+    run = execute(program, _inputs([[0, 0, 0]] * 8), "native")
+    assert run.fault == [None] * 8
+    assert run.registers[:, [3, 5, 12, 13, 14, 15]].tolist() == [[1, 2, 3, 4, 5, 6]] * 8
+    assert run.memory.view(np.int32)[:, 0].tolist() == [1] * 8
