@@ -1,0 +1,152 @@
+"""Sorting tasks: `sortN` (fixed length) and `varsortN` (the count comes first).
+
+`void sortN(int32_t *buf)`: `rdi` points at N int32 values, sorted ascending in place (signed).
+`void varsortN(int32_t *buf)`: `buf[0]` is the count n in 1..N and `buf[1..n]` are sorted; the
+slots past n are not the function's to touch: a run that does is incorrect.
+
+Search-time inputs are tie patterns: sequences over {1..k} using every value of {1..k}, i.e.
+every ordering with ties (13, 75, 541 for N = 3, 4, 5). For N >= 6 there are too many
+(4683, 47293, 545835), so a fixed-seed sample of `SAMPLED_PATTERNS` distinct patterns is used:
+random vectors of N draws from {1..N}, each reduced to its rank pattern.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Optional, Sequence
+
+import numpy as np
+
+import isa
+from games.actions import Jump, PlaceLabel
+from games.task import Slot, Task, first_fault
+
+# Registers a sort may use, in allocation order (rdi holds the buffer and stays out).
+SORT_REGISTERS = ("eax", "ecx", "edx", "esi", "r8d", "r9d", "r10d", "r11d", "ebx")
+SAMPLED_PATTERNS = 256
+JUMP_CONDITIONS = ("e", "ne", "l", "le", "g", "ge")
+
+
+def tie_patterns(n: int, *, sample: int = SAMPLED_PATTERNS, seed: int = 0) -> np.ndarray:
+    """[P, n] int32 orderings with ties; every one for n <= 5, a fixed sample above."""
+    if n <= 5:
+        rows = [v for v in itertools.product(range(1, n + 1), repeat=n) if set(v) == set(range(1, max(v) + 1))]
+        return np.array(rows, np.int32)
+    rng = np.random.default_rng(seed)
+    seen: dict[tuple, None] = {}
+    while len(seen) < sample:
+        v = rng.integers(1, n + 1, n)
+        ranks = np.searchsorted(np.unique(v), v) + 1
+        seen[tuple(int(x) for x in ranks)] = None
+    return np.array(list(seen), np.int32)
+
+
+def sort_vocabulary(slots: Sequence[int], registers: Sequence[str], conditions: Sequence[str]) -> list:
+    """Loads and stores of every slot, and mov/cmp/cmovCC between distinct registers."""
+    regs = [isa.Reg(r) for r in registers]
+    vocab: list = []
+    vocab += [isa.Instruction("mov", (r, Slot(s).mem)) for r in regs for s in slots]
+    vocab += [isa.Instruction("mov", (Slot(s).mem, r)) for r in regs for s in slots]
+    pairs = [(a, b) for a in regs for b in regs if a != b]
+    vocab += [isa.Instruction("mov", (a, b)) for a, b in pairs]
+    vocab += [isa.Instruction("cmp", (a, b)) for a, b in pairs]
+    vocab += [isa.Instruction("cmov" + c, (a, b)) for c in conditions for a, b in pairs]
+    return vocab
+
+
+class SortTask(Task):
+    """sortN or varsortN.
+
+    Args:
+      n: the number of values (N).
+      variable: varsortN (count in buf[0]) instead of sortN.
+      registers: how many registers the vocabulary may use (default N + 1, one temporary).
+      conditions: cmov conditions in the vocabulary.
+      labels: label slots for varsort's forward jumps.
+    """
+
+    def __init__(self, n: int, *, variable: bool = False, registers: Optional[int] = None,
+                 conditions: Sequence[str] = ("l", "g"), labels: Optional[int] = None):
+        if not 2 <= n <= 8:
+            raise ValueError(f"sorts are defined for 2..8 values, not {n}")
+        self.n, self.variable = n, variable
+        self.name = f"{'var' if variable else ''}sort{n}"
+        n_regs = registers or n + 1
+        if not n <= n_regs <= len(SORT_REGISTERS):
+            raise ValueError(f"{self.name} needs {n}..{len(SORT_REGISTERS)} registers, not {n_regs}")
+        self.registers = SORT_REGISTERS[:n_regs]
+        first = 1 if variable else 0
+        self.slots = tuple(range(first, first + n))
+        vocab = sort_vocabulary(self.slots, self.registers, conditions)
+        if variable:
+            self.labels = labels if labels is not None else n
+            count = Slot(0).mem
+            vocab += [isa.Instruction("cmp", (count, isa.Imm(k))) for k in range(1, n + 1)]
+            vocab += [Jump("j" + c, j) for c in JUMP_CONDITIONS for j in range(self.labels)]
+            vocab += [Jump("jmp", j) for j in range(self.labels)]
+            vocab += [PlaceLabel(j) for j in range(self.labels)]
+        else:
+            self.labels = 0
+        self.vocabulary = tuple(vocab)
+        self.inputs, self.counts = self._inputs()
+        self.data_slots = n + first
+
+    def _inputs(self) -> tuple[isa.Inputs, np.ndarray]:
+        rng = np.random.default_rng(1234)
+        if not self.variable:
+            values = tie_patterns(self.n)
+            counts = np.full(len(values), self.n, np.int32)
+            data = values
+        else:
+            rows, counts = [], []
+            for m in range(1, self.n + 1):
+                for pattern in tie_patterns(m):
+                    # Past the count: values the function must leave alone.
+                    rows.append([m, *pattern, *([-7] * (self.n - m))])
+                    counts.append(m)
+            data, counts = np.array(rows, np.int32), np.array(counts, np.int32)
+        # Registers hold fixed noise, so that a program relying on a register it never set fails.
+        registers = rng.integers(0, 2**63, (len(data), 16), dtype=np.uint64)
+        return isa.Inputs(registers, data.view(np.uint8).reshape(len(data), -1)), counts
+
+    def expected(self, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """[I, slots] int32: what the buffer should hold afterwards (only counted slots matter)."""
+        out = values.copy()
+        first = 1 if self.variable else 0
+        for i, m in enumerate(counts):
+            out[i, first:first + m] = np.sort(values[i, first:first + m])
+        return out
+
+    def weights(self, counts: np.ndarray) -> np.ndarray:
+        """[I, slots]: 1 for each value slot the function must sort, 0 elsewhere."""
+        first = 1 if self.variable else 0
+        k = np.arange(self.n + first)
+        return ((k >= first) & (k < first + counts[:, None])).astype(np.float32)
+
+    def executions(self, program, backend):
+        if not self.variable:
+            return [(isa.execute(program, self.inputs, backend), self.inputs)]
+        # Each count runs with a data region of exactly n + 1 slots: a touch past it faults.
+        runs = []
+        for m in range(1, self.n + 1):
+            rows = np.flatnonzero(self.counts == m)
+            sub = isa.Inputs(self.inputs.registers[rows], self.inputs.memory[rows, :4 * (m + 1)])
+            runs.append((isa.execute(program, sub, backend), sub))
+        return runs
+
+    def judge(self, run, inputs):
+        values = inputs.memory.view(np.int32)
+        counts = values[:, 0] if self.variable else np.full(len(values), self.n)
+        got = run.memory.view(np.int32)
+        width = got.shape[1]
+        want = self.expected(values, counts)[:, :width]
+        weights = self.weights(counts)[:, :width]
+        ok = np.array([f is None for f in run.fault])[:, None]
+        good = (got == want) & ok
+        reason = first_fault(run)
+        if reason is None:
+            wrong = np.flatnonzero(((~good) & (weights > 0)).any(axis=1))
+            if len(wrong):
+                i = wrong[0]
+                reason = (f"input {i}: {values[i].tolist()} -> {got[i].tolist()}, "
+                          f"expected {want[i].tolist()}" + (f" (count {counts[i]})" if self.variable else ""))
+        return good, weights, reason
