@@ -101,8 +101,18 @@ class ActionTable:
         return len(self.kind)
 
 
-def build(vocabulary: Sequence[Action], slot_bytes: int = 4) -> ActionTable:
-    """Precomputes the `ActionTable` of a vocabulary."""
+def slot_key(mem: isa.Mem) -> tuple:
+    """A memory slot's address, whatever the access size."""
+    return (mem.base, mem.index, mem.scale, mem.disp)
+
+
+def build(vocabulary: Sequence[Action], slots: dict) -> ActionTable:
+    """Precomputes the `ActionTable` of a vocabulary.
+
+    Args:
+      vocabulary: the task's actions.
+      slots: `slot_key(mem)` -> slot number, for the memory the task's plain loads and stores use.
+    """
     n = len(vocabulary)
     t = dict(tokens=np.zeros((n, jm.N_FIELDS), np.int32), kind=np.zeros(n, np.int32),
              label=np.full(n, -1, np.int32), reads=np.zeros((n, 16), bool), writes=np.zeros((n, 16), bool),
@@ -128,12 +138,11 @@ def build(vocabulary: Sequence[Action], slot_bytes: int = 4) -> ActionTable:
         t["reads"][a, sorted(reads)] = True
         t["writes"][a, sorted(writes)] = True
         mem = item.memory
-        plain = item.mnemonic == "mov" and mem is not None and mem.base == "rdi" and mem.index is None \
-            and mem.disp % slot_bytes == 0
+        plain = item.mnemonic == "mov" and mem is not None and slot_key(mem) in slots
         if plain and isinstance(item.operands[1], isa.Mem):
-            t["load_slot"][a] = mem.disp // slot_bytes
+            t["load_slot"][a] = slots[slot_key(mem)]
         elif plain and isinstance(item.operands[1], isa.Reg):
-            t["store_slot"][a] = mem.disp // slot_bytes
+            t["store_slot"][a] = slots[slot_key(mem)]
         elif mem is not None and item.mnemonic != "lea" and not (item.mnemonic == "cmp" and item.form == "m,i"):
             t["other_memory"][a] = True  # a compare of a slot with a constant (varsort's count) is exempt
         t["compares"][a] = item.mnemonic == "cmp"

@@ -118,7 +118,7 @@ class Game:
 
     def __init__(self, task: Task, config: Config = Config()):
         self.task, self.config = task, config
-        self.table = A.build(task.vocabulary)
+        self.table = A.build(task.vocabulary, task.slots)
         self.num_actions = self.table.size
         self.num_labels = int(self.table.label.max()) + 1 if (self.table.label >= 0).any() else 0
         self.max_moves = config.max_length + self.num_labels
@@ -127,19 +127,17 @@ class Game:
         self.num_inputs = len(inputs)
         self.registers = u64.split(inputs.registers)
         self.memory = inputs.memory
-        values = inputs.memory.view(np.int32)
-        self.slot_count = values.shape[1]
-        self.counts = task.counts
-        self.expected = task.expected(values, self.counts)
-        self.weights = task.weights(self.counts)
+        self.slot_count = max(len(task.slots), 1)
+        # An input may not touch slots at or past its limit (varsort: past its count).
+        limits = task.slot_limits
+        self.slot_limits = np.full(self.num_inputs, self.slot_count) if limits is None else np.asarray(limits)
         # Allocation order of the task's registers; others rank last and are never fresh-written.
         rank = np.full(16, 99, np.int32)
         for k, name in enumerate(task.registers):
             rank[isa.Reg(name).number] = k
         self.alloc_rank = rank
         self.entry_defined = np.zeros(16, bool)
-        self.entry_defined[[isa.Reg("rdi").number, isa.Reg("rsp").number]] = True
-        self.entry_defined[list(getattr(task, "entry_registers", ()))] = True
+        self.entry_defined[[isa.Reg(r).number for r in ("rsp", *task.entry_registers)]] = True
 
     # ---- pure JAX -------------------------------------------------------------------------
 
@@ -149,7 +147,7 @@ class Game:
         machine = jax.vmap(jm.init)(jnp.asarray(self.registers), jnp.asarray(self.memory))
         k = max(self.num_labels, 1)
         outside = jnp.zeros(self.num_inputs, bool)
-        items, correct = self._judge(machine, outside)
+        items, correct = self.task.jax_judge(machine, outside)
         state = State(machine=machine, moves=jnp.full(self.max_moves, -1, jnp.int32), n_moves=jnp.int32(0),
                       length=jnp.int32(0), reg_defined=jnp.asarray(self.entry_defined),
                       flags_defined=jnp.zeros(4, bool), loaded=jnp.zeros(self.slot_count, bool),
@@ -180,8 +178,7 @@ class Game:
         # Inputs at this position (for the count check) before the instruction runs.
         here = (m.pc == state.length) & (m.fault == jm.FAULT_NONE) & plays
         slot = jnp.maximum(jnp.asarray(t.load_slot)[action], jnp.asarray(t.store_slot)[action])
-        first_value = 1 if getattr(self.task, "variable", False) else 0
-        outside = state.outside | (here & (slot >= 0) & (slot - first_value >= jnp.asarray(self.counts)))
+        outside = state.outside | (here & (slot >= jnp.asarray(self.slot_limits)))
         stepped = jax.vmap(lambda mm: jm.step(mm, token, state.length, ops=self.ops))(m)
         resumed = m.replace(pc=jnp.where(m.pc == A.LABEL_BASE + label, state.length, m.pc))
         machine = jax.tree_util.tree_map(lambda a, b: jnp.where(plays, a, b), stepped, resumed)
@@ -206,7 +203,7 @@ class Game:
         flags = jnp.where(is_label, jnp.where(state.reachable, flags & at_label_f, at_label_f), flags)
         reachable = jnp.where(is_label, True, state.reachable & ~jnp.asarray(t.unconditional)[action])
 
-        items, correct = self._judge(machine, outside)
+        items, correct = self.task.jax_judge(machine, outside)
         latency = (length.astype(jnp.float32) if self.config.latency == "length"
                    else jnp.mean(machine.executed.astype(jnp.float32)))
         scale = self.config.latency_scale or self.config.max_length
@@ -229,15 +226,6 @@ class Game:
         # A terminated state stays as it is.
         return jax.tree_util.tree_map(lambda old, nxt: jnp.where(state.terminated, old, nxt),
                                       state.replace(rewards=jnp.float32(0)), new)
-
-    def _judge(self, machine: jm.Machine, outside: jax.Array):
-        data = machine.memory[:, :4 * self.slot_count].reshape(self.num_inputs, self.slot_count, 4).astype(jnp.uint32)
-        values = (data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)).astype(jnp.int32)
-        ok = (machine.fault == jm.FAULT_NONE) & ~outside
-        good = (values == jnp.asarray(self.expected)) & ok[:, None]
-        w = jnp.asarray(self.weights)
-        items = jnp.sum(good * w) / jnp.sum(w)
-        return items.astype(jnp.float32), jnp.all(good | (w == 0))
 
     def _legal(self, s: State) -> jax.Array:
         t, rules = self.table, self.config.rules

@@ -17,7 +17,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 import isa
-from games.actions import Jump, PlaceLabel
+import jax.numpy as jnp
+
+from games.actions import Jump, PlaceLabel, slot_key
 from games.task import Slot, Task, first_fault
 
 # Registers a sort may use, in allocation order (rdi holds the buffer and stays out).
@@ -75,8 +77,8 @@ class SortTask(Task):
             raise ValueError(f"{self.name} needs {n}..{len(SORT_REGISTERS)} registers, not {n_regs}")
         self.registers = SORT_REGISTERS[:n_regs]
         first = 1 if variable else 0
-        self.slots = tuple(range(first, first + n))
-        vocab = sort_vocabulary(self.slots, self.registers, conditions)
+        self.value_slots = tuple(range(first, first + n))
+        vocab = sort_vocabulary(self.value_slots, self.registers, conditions)
         if variable:
             self.labels = labels if labels is not None else n
             count = Slot(0).mem
@@ -88,7 +90,12 @@ class SortTask(Task):
             self.labels = 0
         self.vocabulary = tuple(vocab)
         self.inputs, self.counts = self._inputs()
-        self.data_slots = n + first
+        self.slots = {slot_key(Slot(k).mem): k for k in range(n + first)}
+        # varsort: the value slots past the count are not the function's to touch.
+        self.slot_limits = self.counts + 1 if variable else None
+        values = self.inputs.memory.view(np.int32)
+        self._expected = self.expected(values, self.counts)
+        self._weights = self.weights(self.counts)
 
     def _inputs(self) -> tuple[isa.Inputs, np.ndarray]:
         rng = np.random.default_rng(1234)
@@ -121,6 +128,16 @@ class SortTask(Task):
         first = 1 if self.variable else 0
         k = np.arange(self.n + first)
         return ((k >= first) & (k < first + counts[:, None])).astype(np.float32)
+
+    def jax_judge(self, machine, outside):
+        """Items: the value slots holding their sorted value, on inputs that did not fault."""
+        n_inputs, n_slots = self._expected.shape
+        data = machine.memory[:, :4 * n_slots].reshape(n_inputs, n_slots, 4).astype(jnp.uint32)
+        values = (data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)).astype(jnp.int32)
+        ok = (machine.fault == 0) & ~outside
+        good = (values == jnp.asarray(self._expected)) & ok[:, None]
+        w = jnp.asarray(self._weights)
+        return (jnp.sum(good * w) / jnp.sum(w)).astype(jnp.float32), jnp.all(good | (w == 0))
 
     def executions(self, program, backend):
         if not self.variable:

@@ -59,7 +59,15 @@ class Task:
     name: str
     inputs: isa.Inputs
     vocabulary: Sequence
+    registers: Sequence[str] = ()      # allocation order of the registers the vocabulary writes
+    entry_registers: Sequence[str] = ("rdi",)  # defined at entry (arguments)
+    slots: dict = {}                   # slot_key(mem) -> slot number of plain loads and stores
+    slot_limits: Optional[np.ndarray] = None  # [I] first slot an input may not touch (varsort)
     mcpu: str = "skylake"
+
+    def jax_judge(self, machine, outside):
+        """Pure JAX: ([I] machine, [I] touched a forbidden slot) -> ([] items in [0, 1], [] correct)."""
+        raise NotImplementedError
 
     def judge(self, run: isa.Execution, inputs: isa.Inputs) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
         """Returns ([I, K] bool item correctness, [K] or [I, K] item weights, a reason when wrong)."""
