@@ -4,11 +4,13 @@
   a cmov compare-swap of 4 instructions (`mov t, a; cmp a, b; cmovg a, b; cmovg b, t`), plus the
   loads and stores: 18, 28 and 46 instructions.
 - `varsort3_branchy`: loads only what the count covers, and branches on the count.
-- the hash references live in games/hash.py with their task.
+- `hash9to16_abseil2022` / `hash9to16_abseil2023`: Abseil's two-multiply mix and its one-multiply
+  replacement of January 2023 (games/hash.py).
 """
 from __future__ import annotations
 
 import isa
+from games.hash import ABSEIL_2022, ABSEIL_2023
 from games.sort import SORT_REGISTERS
 
 NETWORKS = {
@@ -67,4 +69,6 @@ def references() -> dict[str, tuple[str, isa.Program]]:
     """name -> (game, program) for every human baseline."""
     out = {f"sort{n}_network": (f"sort{n}", sorting_network(n)) for n in (3, 4, 5)}
     out["varsort3_branchy"] = ("varsort3", VARSORT3_BRANCHY)
+    out["hash9to16_abseil2022"] = ("hash9to16", ABSEIL_2022)
+    out["hash9to16_abseil2023"] = ("hash9to16", ABSEIL_2023)
     return out

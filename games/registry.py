@@ -5,6 +5,7 @@ import dataclasses
 from typing import Callable
 
 from games.game import Config, Game, Rules
+from games.hash import HashTask
 from games.sort import SortTask
 
 # Comparators of the best known networks: the human baseline is 2N + 4C instructions.
@@ -26,6 +27,8 @@ def _varsort(n: int) -> Callable[[], tuple]:
 _REGISTRY: dict[str, Callable[[], tuple]] = {
     **{f"sort{n}": _sort(n) for n in range(2, 9)},
     **{f"varsort{n}": _varsort(n) for n in range(3, 6)},
+    # The Abseil references take 9 instructions; room for twice that.
+    "hash9to16": lambda: (HashTask(), Config(max_length=18)),
 }
 
 

@@ -11,7 +11,7 @@ from games.task import Slot
 def violations(game, moves) -> list[str]:
     rules, task = game.config.rules, game.task
     slot_of = lambda m: m.disp // 4 if m.base == "rdi" and m.index is None else None
-    written = {"rdi"}
+    written = {isa.REGISTERS_64[isa.Reg(r).number] for r in task.entry_registers}
     loaded, stored, problems = set(), set(), []
     last_compare = flags_set = False
     order = [isa.Reg(r).number for r in task.registers]
@@ -57,18 +57,23 @@ def violations(game, moves) -> list[str]:
             problems.append(f"{where}: memory operand")
         if m.startswith("cmov") and not flags_set:
             problems.append(f"{where}: cmov on undefined flags")
+        # Registers read: every source, the destination of a read-modify-write, mul's rax.
         reads = [op.name for op in ops[1:] if isinstance(op, isa.Reg)]
-        if m.startswith("cmov") or m == "cmp":
-            reads += [ops[0].name] if isinstance(ops[0], isa.Reg) else []
+        if isinstance(ops[0], isa.Reg) and (m not in ("mov", "movabs", "lea") or m == "mul") \
+                and not (m == "imul" and len(ops) == 3):
+            reads.append(ops[0].name)
+        targets = ["rax", "rdx"] if m == "mul" else [] if m == "cmp" or not isinstance(ops[0], isa.Reg) else [ops[0].name]
+        if m == "mul":
+            reads.append("rax")
         if rules.defined_registers:
             for r in reads:
                 if isa.REGISTERS_64[isa.Reg(r).number] not in written:
                     problems.append(f"{where}: reads {r} before any write")
-        if isinstance(ops[0], isa.Reg) and m != "cmp":
-            full = isa.REGISTERS_64[ops[0].number]
+        for name in targets:
+            full = isa.REGISTERS_64[isa.Reg(name).number]
             if full not in written:
-                if rules.ordered_registers and (fresh_next >= len(order) or ops[0].number != order[fresh_next]):
-                    problems.append(f"{where}: register {ops[0].name} out of allocation order")
+                if rules.ordered_registers and (fresh_next >= len(order) or isa.Reg(name).number != order[fresh_next]):
+                    problems.append(f"{where}: register {name} out of allocation order")
                 written.add(full)
                 fresh_next += 1
         if is_load:

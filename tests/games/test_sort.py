@@ -30,7 +30,8 @@ def test_varsort_inputs_cover_every_count():
 def test_references_are_correct(name, backend):
     game, program = references()[name]
     score = games.make(game).task.score(program, backend, cycles=False)
-    assert score.correct and score.reason is None and score.items == 1.0
+    assert score.correct and score.reason is None
+    assert score.items == 1.0 or game.startswith("hash")  # hash items are a quality in [0, 1]
 
 
 def test_reference_lengths_are_the_human_baselines():

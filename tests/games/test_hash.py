@@ -1,0 +1,43 @@
+"""The hash task: corpus, references, quality judgement."""
+import numpy as np
+import pytest
+
+import games
+import isa
+from games.hash import ABSEIL_2022, ABSEIL_2023, abseil_2022, abseil_2023, corpus
+
+
+@pytest.fixture(scope="module")
+def task():
+    return games.make("hash9to16").task
+
+
+@pytest.mark.parametrize("program, model", [(ABSEIL_2022, abseil_2022), (ABSEIL_2023, abseil_2023)])
+@pytest.mark.parametrize("backend", ["unicorn", "jax", "native"])
+def test_references_compute_abseils_hash_and_pass(task, program, model, backend):
+    strings, states, _ = corpus()
+    run = isa.execute(program, task.inputs, backend)
+    want = [model(s, int(st)) for s, st in zip(strings, states)]
+    assert run.registers[:, 0].tolist() == want
+    assert task.score(program, backend, cycles=False).correct
+
+
+def test_corpus_is_fixed_and_covers_every_length(task):
+    assert len(task.inputs) == 324
+    assert sorted(set(task.lengths.tolist())) == list(range(9, 17))
+    a, b = corpus(), corpus()
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("mov rax, qword ptr [rdi]", "collisions"),                           # ignores hi, len, state
+    (isa.format(ABSEIL_2022).replace("mul r8\nxor rax, rdx\nadd", "add"), "collisions"),  # one mix dropped
+    ("mov rax, qword ptr [rdi+8]", "bad memory access"),                  # reads past a short string
+])
+def test_weak_or_unsafe_hashes_are_incorrect_with_a_reason(task, text, problem):
+    score = task.score(isa.parse(text), cycles=False)
+    assert not score.correct and problem in score.reason
+
+
+def test_one_multiply_hash_is_estimated_faster(task):
+    assert task.score(ABSEIL_2023).cycles < task.score(ABSEIL_2022).cycles
