@@ -29,10 +29,11 @@ run: $(STAMP) system
 	$(VENV)/bin/alphadev demo
 
 test: $(STAMP) system
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP) system
 	$(PY) experiments/bench_machine.py
+	$(PY) experiments/bench_games.py
 
 soak: $(STAMP) system
 	$(PY) experiments/soak_backends.py --programs 100000
