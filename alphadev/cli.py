@@ -1,7 +1,6 @@
-"""The `alphadev` command.
+"""The `alphadev` command: demo, games, verify, export, show, bench.
 
-Until the agent lands, the only job is `alphadev demo`: a known sort3 program run on all three
-backends, which shows that the machine models agree.
+Every problem with a file, a game name or a record is one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
@@ -60,12 +59,138 @@ def demo(_args) -> int:
     return 0 if same else 1
 
 
+def games_(_args) -> int:
+    import games
+    for name in games.names():
+        game = games.make(name)
+        print(f"{name:<12} {game.num_actions:>4} actions  {game.num_inputs:>4} inputs  "
+              f"max length {game.config.max_length}")
+    return 0
+
+
+def _load(path, game=None):
+    from alphadev.results import load
+    return load(path, game)
+
+
+def verify(args) -> int:
+    import dataclasses
+
+    from alphadev.verify import verify as run_verify
+    from isa import latency
+
+    record = _load(args.file, args.game)
+    print(f"verifying {record.length}-instruction {record.game} program on Unicorn and natively "
+          f"({args.random:,} random inputs besides the task's own)...")
+    result = run_verify(record.program, record.game, n_random=args.random, seed=args.seed)
+    record.verification = dataclasses.asdict(result)
+    try:
+        report = latency.mca(record.program)
+        record.latency.update(cycles=report.cycles, mcpu=report.mcpu)
+    except latency.McaUnavailable:
+        pass
+    print(f"unicorn: {'passed' if result.unicorn else 'FAILED'}   native: {'passed' if result.native else 'FAILED'}"
+          f"   inputs: {result.inputs:,}")
+    if result.first_failure:
+        print(f"first failure: {result.first_failure}")
+    out = args.out or (args.file if str(args.file).endswith(".json") else None)
+    if out:
+        print(f"record written to {record.save(out)}")
+    return 0 if result.passed else 1
+
+
+def export(args) -> int:
+    from pathlib import Path
+
+    from alphadev.export import header
+    record = _load(args.record)
+    text = header(record, args.name)
+    Path(args.output).write_text(text)
+    print(f"wrote {args.output}: {args.name or 'alphadev_' + record.game}, {record.length} instructions")
+    return 0
+
+
+def show(args) -> int:
+    import isa
+    from isa import latency
+    record = _load(args.record, args.game)
+    program = record.program
+    code = isa.assemble(program)
+    decoded = isa.disassemble(code)
+    offsets = isa.encoding.offsets(code)
+    labels = program.label_names()
+    print(f"{record.game}: {record.length} instructions, {len(code)} bytes"
+          + (f", found {record.found} (seed {record.seed})" if record.seed is not None else ""))
+    print(f"{'#':>3} {'offset':>6}  {'bytes':<30} {'source':<34} capstone")
+    ends = offsets[1:] + [len(code)]
+    for i, (ins, back, start, end) in enumerate(zip(program, decoded, offsets, ends)):
+        if i in labels:
+            print(f"{'':>3} {'':>6}  {'':<30} {labels[i]}:")
+        print(f"{i:>3} {start:>6x}  {code[start:end].hex(' '):<30} {isa.format_instruction(ins, labels):<34} "
+              f"{isa.format_instruction(back, labels)}")
+    if len(program) in labels:
+        print(f"{'':>3} {'':>6}  {'':<30} {labels[len(program)]}:")
+    try:
+        report = latency.mca(program)
+        print(f"llvm-mca ({report.mcpu}): {report.cycles} cycles, block reciprocal throughput "
+              f"{report.block_rthroughput}, {report.uops} uops")
+    except latency.McaUnavailable as e:
+        print(e)
+    v = record.verification
+    print("verification: " + ("none (run `alphadev verify`)" if not v else
+          f"unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'}, "
+          f"{v['inputs']:,} inputs, {v['when']}"))
+    return 0
+
+
+def bench(args) -> int:
+    from alphadev.bench import bench as run_bench, table
+    records = [_load(path, args.game) for path in args.records]
+    game = args.game or (records[0].game if records else None)
+    if game is None:
+        raise SystemExit("alphadev bench: give records or --game")
+    if any(r.game != game for r in records):
+        raise SystemExit("alphadev bench: the records are for different games")
+    programs = [(f"{r.source or 'record'} ({r.length})", r.program) for r in records]
+    rows = run_bench(game, programs, reps=args.reps)
+    print(f"{game}: latency per call natively, TSC ticks, median of {args.reps} passes over 16,384 random inputs")
+    print(table(rows))
+    return 0
+
+
 def main(argv=None) -> int:
+    from alphadev.results import RecordError
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a known sort3 program on the jax, unicorn and native backends").set_defaults(fn=demo)
+    sub.add_parser("games", help="list the games").set_defaults(fn=games_)
+    p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
+    p.add_argument("file")
+    p.add_argument("--game")
+    p.add_argument("--out", help="write the verified record here (default: update a .json FILE in place)")
+    p.add_argument("--random", type=int, default=100_000, help="random inputs besides the task's (default 100000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=verify)
+    p = sub.add_parser("export", help="write a verified record as a C header")
+    p.add_argument("record")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--name", help="C function name (default alphadev_<game>)")
+    p.set_defaults(fn=export)
+    p = sub.add_parser("show", help="print a record's listing and figures")
+    p.add_argument("record")
+    p.add_argument("--game", help="for a .s file")
+    p.set_defaults(fn=show)
+    p = sub.add_parser("bench", help="time records natively against the human reference and gcc -O3 C")
+    p.add_argument("records", nargs="*")
+    p.add_argument("--game")
+    p.add_argument("--reps", type=int, default=21)
+    p.set_defaults(fn=bench)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except (RecordError, ValueError, OSError) as e:
+        print(f"alphadev {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ Action = Union[isa.Instruction, Jump, PlaceLabel]
 INSTRUCTION, JUMP, LABEL = 0, 1, 2
 
 
-def _registers(ins: isa.Instruction) -> tuple[set, set]:
+def registers_used(ins: isa.Instruction) -> tuple[set, set]:
     """(register numbers read, register numbers written) by an instruction."""
     reads, writes = set(), set()
     ops = ins.operands
@@ -134,7 +134,7 @@ def build(vocabulary: Sequence[Action], slots: dict) -> ActionTable:
         if not isinstance(item, isa.Instruction) or item.target is not None:
             raise ValueError(f"vocabulary item {a} is not an instruction, Jump or PlaceLabel: {item!r}")
         t["tokens"][a] = jm.encode(item)
-        reads, writes = _registers(item)
+        reads, writes = registers_used(item)
         t["reads"][a, sorted(reads)] = True
         t["writes"][a, sorted(writes)] = True
         mem = item.memory

@@ -7,8 +7,11 @@
  * M from a byte inside the page). Real faults (SIGSEGV, SIGBUS, SIGILL) are caught too; each
  * fault ends only its own input.
  *
- * stdin:  header (7 x int64): n_instr, code_len, n_inputs, data_size, step_limit, check_memory,
- *         data_base; n_instr x Info (8 x int64); code bytes; n_inputs x (16 x uint64 registers,
+ * With single_step = 0 the kernel runs at full speed instead: no path, no step limit, no
+ * bounds check beyond what page protection catches (for verifying inputs already checked).
+ *
+ * stdin:  header (8 x int64): n_instr, code_len, n_inputs, data_size, step_limit, check_memory,
+ *         data_base, single_step; n_instr x Info (8 x int64); code bytes; n_inputs x (16 x uint64 registers,
  *         data_size bytes).
  * stdout: per input: 16 x uint64 registers, uint64 rflags, int64 executed, int64 fault_kind,
  *         int64 fault_index, int64 fault_signal, trace (executed x int64), data_size bytes.
@@ -123,11 +126,12 @@ static void write_all(const void *p, size_t n) {
 }
 
 int main(void) {
-  int64_t header[7];
+  int64_t header[8];
   read_exact(header, sizeof header);
   n_instr = header[0]; code_len = header[1];
   int64_t n_inputs = header[2];
   data_size = header[3]; step_limit = header[4]; check_memory = header[5]; data_base = header[6];
+  if (!header[7]) h_entry_flags = 0x2; /* no trap flag: full speed */
 
   info = calloc(n_instr + 1, sizeof *info);
   index_of = malloc((code_len + 1) * sizeof *index_of);

@@ -1,0 +1,147 @@
+"""A verified program as a self-contained C header.
+
+The header holds the kernel twice:
+  - `static inline` C function with GNU inline asm (Intel syntax switched on and back off). The
+    arguments are bound to the registers the kernel expects ("D" = rdi, "S" = rsi, "d" = rdx,
+    "a" = rax) as in-out operands, every other register it writes is a clobber, plus "memory"
+    and "cc". Labels carry `%=` so the function can be inlined many times.
+  - a byte array: a complete function under the System V ABI (the callee-saved registers it
+    writes are pushed and popped around the body, then `ret`), for copying into executable
+    memory.
+A provenance comment gives the game, length, cycles, verification, seed and project version.
+Unverified records are refused.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import iced_x86 as ix
+
+import isa
+from alphadev.results import Record, RecordError
+from games.actions import registers_used
+
+CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
+# The C signature of each game family, and which registers carry its arguments and result.
+SIGNATURES = {
+    "sort": ("void", "int32_t *buf", [("+D", "buf")], None),
+    "hash": ("uint64_t", "const uint8_t *p, size_t len, uint64_t state",
+             [("+D", "p"), ("+S", "len"), ("+d", "state")], "rax"),
+}
+OPERAND_REGISTERS = {"+D": "rdi", "+S": "rsi", "+d": "rdx"}
+
+
+def written_registers(program: isa.Program) -> list[str]:
+    """64-bit names of every register the program writes, in encoding order."""
+    numbers = set()
+    for ins in program:
+        if ins.target is None:
+            numbers |= registers_used(ins)[1]
+    return [isa.REGISTERS_64[n] for n in sorted(numbers)]
+
+
+def function_bytes(program: isa.Program) -> bytes:
+    """The kernel as an ABI-conforming function: save, body, restore, ret."""
+    saved = [r for r in written_registers(program) if r in CALLEE_SAVED]
+    encode = lambda code, reg: ix.Instruction.create_reg(code, getattr(ix.Register, reg.upper()))
+    push = [encode(ix.Code.PUSH_R64, r) for r in saved]
+    pop = [encode(ix.Code.POP_R64, r) for r in reversed(saved)]
+    return _encode(push) + isa.assemble(program) + _encode(pop + [ix.Instruction.create(ix.Code.RETNQ)])
+
+
+def _encode(instructions) -> bytes:
+    if not instructions:
+        return b""
+    encoder = ix.BlockEncoder(64)
+    encoder.add_many(instructions)
+    return encoder.encode(0)
+
+
+def _family(game: str) -> str:
+    return "hash" if game.startswith("hash") else "sort"
+
+
+def inline_function(program: isa.Program, game: str, name: str) -> str:
+    """The `static inline` C function running `program` as GNU inline asm.
+
+    Raises:
+      RecordError: for a name that is no C identifier or a program that writes rbp.
+    """
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise RecordError(f"{name!r} is not a C identifier")
+    written = written_registers(program)
+    if "rbp" in written:
+        raise RecordError("the program writes rbp, which inline asm cannot clobber under a frame pointer")
+    ret, params, operands, result = SIGNATURES[_family(game)]
+    bound = {OPERAND_REGISTERS[c] for c, _ in operands} | ({result} if result else set())
+    clobbers = [f'"{r}"' for r in written if r not in bound] + ['"memory"', '"cc"']
+    labels = program.label_names()
+    unique = {k: f"{v}_%=" for k, v in labels.items()}  # %=: a number unique to each inlined copy
+    lines = []
+    for i, ins in enumerate(program):
+        if i in labels:
+            lines.append(f"{unique[i]}:")
+        lines.append(isa.format_instruction(ins, unique))
+    if len(program) in labels:
+        lines.append(f"{unique[len(program)]}:")
+    asm = "\n".join(f'        "{line}\\n\\t"' for line in lines)
+    outputs = (['"=&a"(result)'] if result else []) + [f'"{c}"({v})' for c, v in operands]
+    declare = "    uint64_t result;\n" if result else ""
+    give = "    return result;\n" if result else ""
+    return f"""static inline {ret} {name}({params}) {{
+{declare}    __asm__ volatile(
+        ".intel_syntax noprefix\\n\\t"
+{asm}
+        ".att_syntax prefix\\n\\t"
+        : {", ".join(outputs)}
+        :
+        : {", ".join(clobbers)});
+{give}}}
+"""
+
+
+def header(record: Record, name: str | None = None) -> str:
+    """The C header text for a verified record.
+
+    Raises:
+      RecordError: for an unverified record, a bad name or a program that writes rbp.
+    """
+    if not record.verified:
+        raise RecordError(f"refusing to export an unverified {record.game} program: run `alphadev verify` first")
+    program = record.program
+    name = name or f"alphadev_{record.game}"
+    function = inline_function(program, record.game, name)
+    ret, params, _, _ = SIGNATURES[_family(record.game)]
+    code = function_bytes(program)
+    code_lines = textwrap.wrap(", ".join(f"0x{b:02x}" for b in code), 96)
+    v = record.verification
+    latency = ", ".join(f"{k} {val}" for k, val in record.latency.items()) or "not measured"
+    guard = f"{name.upper()}_H"
+    listing = "\n".join(f" *   {line}" for line in isa.format(program).splitlines())
+    return f"""/* {name}: a kernel for the alphadev game {record.game}.
+ *
+ * length: {record.length} instructions; latency: {latency}
+ * verified: Unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'} on {v['inputs']} inputs ({v['random_inputs']} random) at {v['when']}
+ * seed: {record.seed}; found: {record.found}; source: {record.source or 'unknown'}; alphadev {record.version}
+ *
+{listing}
+ *
+ * The asm switches to Intel syntax and back: do not compile this header with -masm=intel.
+ */
+#ifndef {guard}
+#define {guard}
+
+#include <stddef.h>
+#include <stdint.h>
+
+{function}
+/* The same kernel as a complete System V function ({len(code)} bytes: callee-saved registers it
+ * writes are saved and restored, then ret). Copy into executable memory and call it as
+ * {ret} (*)({params}). */
+static const unsigned char {name}_code[{len(code)}] = {{
+    {(chr(10) + '    ').join(code_lines)}
+}};
+
+#endif /* {guard} */
+"""
