@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
 
 def references_for(game: str) -> list[tuple[str, isa.Program]]:
     """The human reference programs of a game (the first is the one ratios are taken against)."""
-    if game.startswith("sort") and int(game[4:]) in NETWORKS and int(game[4:]) >= 3:
+    if game.startswith("sort") and int(game[4:]) in NETWORKS:
         return [("human reference (cmov network)", sorting_network(int(game[4:])))]
     if game == "varsort3":
         return [("human reference (branchy)", VARSORT3_BRANCHY)]

@@ -112,24 +112,22 @@ def export(args) -> int:
 
 def show(args) -> int:
     import isa
+    from alphadev.inspection import listing
     from isa import latency
     record = _load(args.record, args.game)
     program = record.program
-    code = isa.assemble(program)
-    decoded = isa.disassemble(code)
-    offsets = isa.encoding.offsets(code)
-    labels = program.label_names()
-    print(f"{record.game}: {record.length} instructions, {len(code)} bytes"
+    lines = listing(program)
+    size = sum(len(line.code) for line in lines)
+    print(f"{record.game}: {record.length} instructions, {size} bytes"
           + (f", found {record.found} (seed {record.seed})" if record.seed is not None else ""))
     print(f"{'#':>3} {'offset':>6}  {'bytes':<30} {'source':<34} capstone")
-    ends = offsets[1:] + [len(code)]
-    for i, (ins, back, start, end) in enumerate(zip(program, decoded, offsets, ends)):
-        if i in labels:
-            print(f"{'':>3} {'':>6}  {'':<30} {labels[i]}:")
-        print(f"{i:>3} {start:>6x}  {code[start:end].hex(' '):<30} {isa.format_instruction(ins, labels):<34} "
-              f"{isa.format_instruction(back, labels)}")
-    if len(program) in labels:
-        print(f"{'':>3} {'':>6}  {'':<30} {labels[len(program)]}:")
+    for line in lines:
+        if line.label:
+            print(f"{'':>42}{line.label}:")
+        print(f"{line.index:>3} {line.offset:>6x}  {line.code.hex(' '):<30} {line.source:<34} {line.capstone}")
+    end = program.label_names().get(len(program))
+    if end:
+        print(f"{'':>42}{end}:")
     try:
         report = latency.mca(program)
         print(f"llvm-mca ({report.mcpu}): {report.cycles} cycles, block reciprocal throughput "

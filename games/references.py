@@ -67,7 +67,7 @@ VARSORT3_BRANCHY = isa.parse("""
 
 def references() -> dict[str, tuple[str, isa.Program]]:
     """name -> (game, program) for every human baseline."""
-    out = {f"sort{n}_network": (f"sort{n}", sorting_network(n)) for n in (3, 4, 5)}
+    out = {f"sort{n}_network": (f"sort{n}", sorting_network(n)) for n in (2, 3, 4, 5)}
     out["varsort3_branchy"] = ("varsort3", VARSORT3_BRANCHY)
     out["hash9to16_abseil2022"] = ("hash9to16", ABSEIL_2022)
     out["hash9to16_abseil2023"] = ("hash9to16", ABSEIL_2023)

@@ -1,0 +1,109 @@
+"""Looking inside a program: listing, per-input trace, dataflow. Used by the notebook and
+`alphadev show`."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+import isa
+from games.actions import registers_used
+from isa import flags as fl
+from isa import jax_machine as jm
+from isa import u64
+
+
+@dataclasses.dataclass
+class Line:
+    index: int
+    offset: int
+    code: bytes
+    source: str
+    capstone: str
+    label: str | None
+
+
+def listing(program: isa.Program) -> list[Line]:
+    """Each instruction with its offset, bytes, source text and capstone's reading of the bytes."""
+    code = isa.assemble(program)
+    decoded = isa.disassemble(code)
+    offsets = isa.encoding.offsets(code)
+    ends = offsets[1:] + [len(code)]
+    labels = program.label_names()
+    return [Line(i, start, code[start:end], isa.format_instruction(ins, labels),
+                 isa.format_instruction(back, labels), labels.get(i))
+            for i, (ins, back, start, end) in enumerate(zip(program, decoded, offsets, ends))]
+
+
+def trace(program: isa.Program, inputs: isa.Inputs, which: int = 0) -> list[dict]:
+    """Machine state of input `which` after each instruction (the JAX machine, step by step).
+
+    Returns:
+      One dict per instruction: index, text, ran (the input's program counter was there),
+      registers {name: value} for the registers the program touches, memory (bytes), flags.
+    """
+    one = isa.Inputs(inputs.registers[which:which + 1], inputs.memory[which:which + 1])
+    machine = jax.vmap(jm.init)(u64.split(one.registers), one.memory)
+    step = jax.jit(jax.vmap(jm.step, in_axes=(0, None, None)))
+    touched = sorted({r for ins in program if ins.target is None for r in set().union(*registers_used(ins))})
+    labels = program.label_names()
+    rows = []
+    for k, ins in enumerate(program):
+        ran = int(machine.pc[0]) == k and int(machine.fault[0]) == 0
+        machine = step(machine, jm.encode(ins), k)
+        regs = u64.join(np.asarray(machine.regs[0]))
+        rows.append(dict(index=k, text=isa.format_instruction(ins, labels), ran=ran,
+                         registers={isa.REGISTERS_64[r]: int(regs[r]) for r in touched},
+                         memory=bytes(np.asarray(machine.memory[0, :-8])),
+                         flags={f: bool(v) for f, v, d in zip(fl.FLAGS, np.asarray(machine.flags[0]),
+                                                             np.asarray(machine.defined[0])) if d}))
+    return rows
+
+
+def dataflow(program: isa.Program) -> list[tuple[int, int, str]]:
+    """(producer, consumer, what) edges: registers, flags and memory addresses, in program order."""
+    last_write: dict[str, int] = {}
+    edges = []
+    for k, ins in enumerate(program):
+        reads, writes = set(), set()
+        if ins.target is None:
+            r, w = registers_used(ins)
+            reads |= {isa.REGISTERS_64[n] for n in r}
+            writes |= {isa.REGISTERS_64[n] for n in w}
+        if fl.flags_read(ins):
+            reads.add("flags")
+        if any(fl.flags_written(ins)):
+            writes.add("flags")
+        mem = ins.memory
+        if mem is not None and ins.mnemonic != "lea":
+            where = isa.syntax.format_operand(mem, {}).split("ptr ")[-1]
+            is_store = isinstance(ins.operands[0], isa.Mem) and ins.mnemonic != "cmp"
+            (writes if is_store else reads).add(where)
+            if is_store and ins.mnemonic != "mov":
+                reads.add(where)
+        for name in sorted(reads):
+            if name in last_write:
+                edges.append((last_write[name], k, name))
+        for name in writes:
+            last_write[name] = k
+    return edges
+
+
+def plot_dataflow(program: isa.Program, ax) -> None:
+    """Instructions top to bottom, an arc from each producer to each consumer."""
+    n = len(program)
+    labels = program.label_names()
+    colours = {"flags": "tab:red"}
+    for k, ins in enumerate(program):
+        ax.text(0.02, -k, f"{k:>2}  {isa.format_instruction(ins, labels)}", va="center", family="monospace", fontsize=8)
+    for a, b, what in dataflow(program):
+        colour = colours.get(what, "tab:green" if "[" in what else "tab:blue")
+        depth = 0.02 + 0.04 * (b - a)
+        ax.annotate("", xy=(-0.01, -b), xytext=(-0.01, -a),
+                    arrowprops=dict(arrowstyle="->", color=colour, lw=0.8,
+                                    connectionstyle=f"arc3,rad={min(0.9, depth)}"))
+    ax.set_xlim(-0.6, 1.0)
+    ax.set_ylim(-n, 1)
+    ax.axis("off")
+    ax.set_title("dataflow (blue: registers, red: flags, green: memory)", fontsize=9)
