@@ -7,36 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-DEMO_SORT3 = """\
-mov eax, dword ptr [rdi]
-mov ecx, dword ptr [rdi+4]
-mov edx, dword ptr [rdi+8]
-mov r8d, eax
-cmp eax, ecx
-cmovg eax, ecx
-cmovg ecx, r8d
-mov r8d, ecx
-cmp ecx, edx
-cmovg ecx, edx
-cmovg edx, r8d
-mov r8d, eax
-cmp eax, ecx
-cmovg eax, ecx
-cmovg ecx, r8d
-mov dword ptr [rdi], eax
-mov dword ptr [rdi+4], ecx
-mov dword ptr [rdi+8], edx
-"""
-
-
 def demo(_args) -> int:
     import numpy as np
 
     import isa
+    from games.references import sorting_network
     from isa import latency
     from isa.machine import Inputs, execute
 
-    program = isa.parse(DEMO_SORT3)
+    program = sorting_network(3)
     values = np.array([[3, 1, 2], [2, 2, 1], [-5, 7, -2147483648], [2147483647, 0, -1]], np.int32)
     inputs = Inputs(np.zeros((len(values), 16), np.uint64), values.view(np.uint8).reshape(len(values), 12))
     print("alphadev demo: the agent is not built yet; this runs a known 18-instruction sort3")
