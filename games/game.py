@@ -86,6 +86,8 @@ class State:
       items: [] weighted fraction of correct output items.
       correct: [] every input correct.
       legal_action_mask: [A]. rewards: [] this move's reward. terminated: [].
+      latency_reward: [] the latency part of `rewards` (<= 0, on the move that completes a
+        correct program); the rest is the correctness part.
     """
     machine: jm.Machine
     moves: jax.Array
@@ -107,6 +109,7 @@ class State:
     legal_action_mask: jax.Array
     rewards: jax.Array
     terminated: jax.Array
+    latency_reward: jax.Array
 
 
 class MachineDisagreement(AssertionError):
@@ -156,7 +159,7 @@ class Game:
                       label_regs=jnp.zeros((k, 16), bool), label_flags=jnp.zeros((k, 4), bool),
                       outside=outside, items=items, correct=correct,
                       legal_action_mask=jnp.zeros(self.num_actions, bool), rewards=jnp.float32(0),
-                      terminated=jnp.bool_(False))
+                      terminated=jnp.bool_(False), latency_reward=jnp.float32(0))
         mask = self._legal(state)
         return state.replace(legal_action_mask=mask, terminated=~mask.any())
 
@@ -207,8 +210,9 @@ class Game:
         latency = (length.astype(jnp.float32) if self.config.latency == "length"
                    else jnp.mean(machine.executed.astype(jnp.float32)))
         scale = self.config.latency_scale or self.config.max_length
+        latency_reward = jnp.where(correct, -self.config.latency_weight * latency / scale, 0.0)
         reward = self.config.correctness_weight * (items - state.items) + jnp.where(
-            correct, self.config.correct_bonus - self.config.latency_weight * latency / scale, 0.0)
+            correct, self.config.correct_bonus, 0.0) + latency_reward
         load, store = jnp.asarray(t.load_slot)[action], jnp.asarray(t.store_slot)[action]
         slots = jnp.arange(self.slot_count)
         new = state.replace(
@@ -219,13 +223,14 @@ class Game:
             last_compare=jnp.where(is_label, state.last_compare, jnp.asarray(t.compares)[action]), reachable=reachable,
             label_open=jnp.where(k & is_jump, True, jnp.where(k & is_label, False, state.label_open)),
             label_placed=state.label_placed | (k & is_label), label_regs=label_regs, label_flags=label_flags,
-            outside=outside, items=items, correct=correct, rewards=reward.astype(jnp.float32))
+            outside=outside, items=items, correct=correct, rewards=reward.astype(jnp.float32),
+            latency_reward=latency_reward.astype(jnp.float32))
         mask = self._legal(new)
         done = correct | ~mask.any() | (new.n_moves >= self.max_moves)
         new = new.replace(legal_action_mask=mask & ~done, terminated=done)
         # A terminated state stays as it is.
         return jax.tree_util.tree_map(lambda old, nxt: jnp.where(state.terminated, old, nxt),
-                                      state.replace(rewards=jnp.float32(0)), new)
+                                      state.replace(rewards=jnp.float32(0), latency_reward=jnp.float32(0)), new)
 
     def _legal(self, s: State) -> jax.Array:
         t, rules = self.table, self.config.rules

@@ -129,6 +129,11 @@ class SortTask(Task):
         k = np.arange(self.n + first)
         return ((k >= first) & (k < first + counts[:, None])).astype(np.float32)
 
+    @property
+    def targets(self) -> np.ndarray:
+        """[I, slots] int32 the expected buffer (what an agent may compare values against)."""
+        return self._expected
+
     def jax_judge(self, machine, outside):
         """Items: the value slots holding their sorted value, on inputs that did not fault."""
         n_inputs, n_slots = self._expected.shape
