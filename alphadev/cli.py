@@ -135,12 +135,37 @@ def bench(args) -> int:
     return 0
 
 
+def train(args) -> int:
+    from alphadev.train import Trainer, load_config
+    config = load_config(args.game, args.config, seed=args.seed, minutes=args.minutes, planner=args.planner)
+    out = args.out or f"runs/{args.game}-{config.search.planner}-seed{config.seed}"
+    trainer = Trainer(config, out)
+    print(f"alphadev train {args.game}: planner {config.search.planner}, seed {config.seed}, "
+          f"{config.minutes:g} min, target length {config.target_length or '-'}; run directory {out}")
+    best = trainer.train(max_iterations=args.iterations)
+    if best is None:
+        print("no correct program found")
+        return 1
+    print(f"best: {best.length} instructions ({out}/best.json)"
+          + (" - target reached" if trainer.done() else ""))
+    return 0 if trainer.done() or not config.target_length else 1
+
+
 def main(argv=None) -> int:
     from alphadev.results import RecordError
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a known sort3 program on the jax, unicorn and native backends").set_defaults(fn=demo)
     sub.add_parser("games", help="list the games").set_defaults(fn=games_)
+    p = sub.add_parser("train", help="search for a program with learning and tree search")
+    p.add_argument("game")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--minutes", type=float)
+    p.add_argument("--out", help="run directory (default runs/GAME-PLANNER-seedS); rerun to resume")
+    p.add_argument("--planner", choices=["exact", "muzero"])
+    p.add_argument("--config", help="a JSON config (default experiments/configs/GAME.json)")
+    p.add_argument("--iterations", type=int, help="stop after this many more iterations")
+    p.set_defaults(fn=train)
     p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
     p.add_argument("file")
     p.add_argument("--game")
@@ -165,7 +190,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (RecordError, ValueError, OSError) as e:
+    except (RecordError, ValueError, OSError) as e:  # ConfigError is a ValueError
         print(f"alphadev {args.command}: {e}", file=sys.stderr)
         return 2
 

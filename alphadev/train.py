@@ -81,6 +81,7 @@ def load_config(game: str, path: Optional[str] = None, **overrides) -> TrainConf
             data = json.loads(file.read_text())
         except json.JSONDecodeError as e:
             raise ConfigError(f"{file}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" and the like
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     data["game"] = game
     nested = {"net": N.NetConfig, "search": SearchConfig, "learner": LearnerConfig}
@@ -128,7 +129,9 @@ class Trainer:
         return True
 
     def save(self) -> None:
-        self.ckpt.save(int(self.state["counters"][0]), args=ocp.args.StandardSave(self.state), force=True)
+        if self.ckpt.latest_step() == self.iteration:
+            return  # saved at this iteration already
+        self.ckpt.save(self.iteration, args=ocp.args.StandardSave(self.state), force=True)
         self.ckpt.wait_until_finished()
 
     # -- the loop ---------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""The agent, at toy scale: search with both planners, the learner, records, checkpoint/resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import games
+from alphadev import networks as N
+from alphadev.learner import LearnerConfig, make_update
+from alphadev.replay import Replay
+from alphadev.search import Search, SearchConfig
+from alphadev.selfplay import Trajectory, make_selfplay
+from alphadev.train import ConfigError, Trainer, load_config
+from games.references import sorting_network
+
+TINY = {"target_length": 0, "minutes": 5, "selfplay_batch": 4, "checkpoint_every": 1,
+        "net": {"dim": 16, "layers": 1, "heads": 2}, "search": {"simulations": 8, "max_considered_actions": 8},
+        "learner": {"batch": 16, "steps_per_iteration": 2}}
+NET = N.NetConfig(dim=16, layers=1, heads=2)
+
+
+@pytest.fixture(scope="module")
+def sort3():
+    game = games.make("sort3")
+    net, obs = N.make(game, NET)
+    return game, net, obs, N.init(net, obs, game, jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("planner, policy", [("exact", "gumbel"), ("muzero", "gumbel"), ("exact", "muzero")])
+def test_search_plays_only_legal_moves(sort3, planner, policy):
+    game, net, obs, params = sort3
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(planner=planner, policy=policy, simulations=8))
+    traj = make_selfplay(game, search, 3)(params, jax.random.PRNGKey(1))
+    states = jax.vmap(game.init)(jax.random.split(jax.random.PRNGKey(2), 3))
+    out = jax.jit(lambda p, k, s: search(p, k, s))(params, jax.random.PRNGKey(3), states)
+    assert states.legal_action_mask[jnp.arange(3), out.action].all()
+    np.testing.assert_allclose(out.action_weights.sum(-1), 1.0, rtol=1e-5)
+    assert float((out.action_weights * ~states.legal_action_mask).sum()) == 0.0
+    # Every move of every episode was legal when played (the game would have stayed put otherwise).
+    assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+
+
+@pytest.mark.parametrize("unroll", [0, 3])
+def test_learner_step_lowers_the_loss_on_a_fixed_batch(sort3, unroll):
+    game, net, obs, params = sort3
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
+    replay = Replay(64)
+    replay.add(make_selfplay(game, search, 8)(params, jax.random.PRNGKey(4)))
+    batch = replay.sample(32, unroll)
+    update, tx = make_update(net, NET, LearnerConfig(unroll=unroll, learning_rate=3e-3))
+    opt_state = tx.init(params)
+    losses = []
+    for _ in range(10):
+        params, opt_state, loss, _ = update(params, opt_state, batch)
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_replay_returns_add_up_to_the_episode_rewards(sort3):
+    game, net, obs, params = sort3
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
+    traj = jax.device_get(make_selfplay(game, search, 4)(params, jax.random.PRNGKey(5)))
+    replay = Replay(8)
+    replay.add(traj)
+    total = (np.asarray(traj.rewards) * np.asarray(traj.valid)).sum(0)
+    np.testing.assert_allclose(replay.data["returns"][:4, 0].sum(-1), total, atol=1e-5)
+
+
+def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
+    config = load_config("sort2", **{k: v for k, v in TINY.items() if k not in ("net", "search", "learner")})
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    game = trainer.game
+    state = game.init()
+    for a in game.moves_for(sorting_network(2)):
+        state = game.step(state, jnp.int32(a))
+    final = jax.tree_util.tree_map(lambda x: x[None], state)
+    trainer._consider(Trajectory(obs={}, actions=None, policy=None, rewards=None, latency_rewards=None,
+                                 valid=None, final=final))
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["length"] == 8 and best["game"] == "sort2" and best["latency"]["cycles"] > 0
+    assert best["source"].startswith("alphadev train") and best["seed"] == config.seed
+    assert len(list((tmp_path / "run" / "records").glob("*.json"))) == 1
+
+
+def test_bad_configs_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown game"):
+        load_config("sort33")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"search": {"simulation": 3}}')
+    with pytest.raises(ConfigError, match="unknown key.*simulation"):
+        load_config("sort3", str(bad))
+    bad.write_text('{"search": {"planner": "alphago"}}')
+    with pytest.raises(ConfigError, match="planner must be"):
+        load_config("sort3", str(bad))
+
+
+def _metrics(run):
+    path = run / "metrics.csv"
+    return [line.split(",") for line in path.read_text().splitlines()[1:]] if path.exists() else []
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    run = tmp_path / "run"
+    (run / "records").mkdir(parents=True)
+    # A record already on disk must survive the kill and the resume untouched.
+    from alphadev.results import Record
+    keep = Record.of("sort2", sorting_network(2), source="kept").save(run / "records" / "0001.json")
+    before = keep.read_text()
+    command = [sys.executable, "-m", "alphadev.cli", "train", "sort2", "--config", str(config), "--out", str(run)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    while len(_metrics(run)) < 4 and time.time() < deadline and child.poll() is None:
+        time.sleep(0.5)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    reached = int(_metrics(run)[-1][0])
+    assert reached >= 3
+    result = subprocess.run(command + ["--iterations", "2"], capture_output=True, text=True, timeout=240)
+    assert "resumed" in result.stdout, result.stdout + result.stderr
+    iterations = [int(row[0]) for row in _metrics(run)]
+    assert iterations[-1] > reached and iterations[-1] - 2 >= reached - 1  # continued, not restarted at 1
+    assert keep.read_text() == before
