@@ -52,6 +52,11 @@ class Config:
       latency_scale: latency is divided by this (default max_length), so the penalty is at most
         latency_weight.
       rules: the legality `Rules`.
+      shaping_weight: weight of potential-based shaping (0: off). Each move also earns
+        weight x (potential after - potential before), with the task's `jax_potential` (how
+        much of the output is computed somewhere) and potential 0 at the end of the episode.
+        It sums to -weight x initial potential over any episode, so it changes no ranking of
+        finished programs, but it makes the work between loads and stores visible.
     """
     max_length: int = 24
     correctness_weight: float = 2.0
@@ -60,6 +65,7 @@ class Config:
     latency: str = "length"
     latency_scale: float = 0.0
     rules: Rules = Rules()
+    shaping_weight: float = 0.0
 
     def __post_init__(self):
         if self.latency not in ("length", "executed"):
@@ -110,6 +116,7 @@ class State:
     rewards: jax.Array
     terminated: jax.Array
     latency_reward: jax.Array
+    potential: jax.Array
 
 
 class MachineDisagreement(AssertionError):
@@ -159,7 +166,8 @@ class Game:
                       label_regs=jnp.zeros((k, 16), bool), label_flags=jnp.zeros((k, 4), bool),
                       outside=outside, items=items, correct=correct,
                       legal_action_mask=jnp.zeros(self.num_actions, bool), rewards=jnp.float32(0),
-                      terminated=jnp.bool_(False), latency_reward=jnp.float32(0))
+                      terminated=jnp.bool_(False), latency_reward=jnp.float32(0),
+                      potential=self._potential(machine))
         mask = self._legal(state)
         return state.replace(legal_action_mask=mask, terminated=~mask.any())
 
@@ -227,10 +235,18 @@ class Game:
             latency_reward=latency_reward.astype(jnp.float32))
         mask = self._legal(new)
         done = correct | ~mask.any() | (new.n_moves >= self.max_moves)
-        new = new.replace(legal_action_mask=mask & ~done, terminated=done)
+        potential = jnp.where(done, 0.0, self._potential(machine))
+        shaping = self.config.shaping_weight * (potential - state.potential)
+        new = new.replace(legal_action_mask=mask & ~done, terminated=done, potential=potential,
+                          rewards=(new.rewards + shaping).astype(jnp.float32))
         # A terminated state stays as it is.
         return jax.tree_util.tree_map(lambda old, nxt: jnp.where(state.terminated, old, nxt),
                                       state.replace(rewards=jnp.float32(0), latency_reward=jnp.float32(0)), new)
+
+    def _potential(self, machine) -> jax.Array:
+        if not self.config.shaping_weight:
+            return jnp.float32(0)
+        return self.task.jax_potential(machine)
 
     def _legal(self, s: State) -> jax.Array:
         t, rules = self.table, self.config.rules

@@ -144,6 +144,30 @@ class SortTask(Task):
         w = jnp.asarray(self._weights)
         return (jnp.sum(good * w) / jnp.sum(w)).astype(jnp.float32), jnp.all(good | (w == 0))
 
+    def jax_potential(self, machine):
+        """[] in [0, 1]: how much of the output is computed somewhere, for reward shaping.
+
+        The best assignment of distinct registers to value slots (or the slot itself, once it
+        holds its value), counting the inputs for which each holds the slot's expected value.
+        """
+        n_inputs, n_slots = self._expected.shape
+        first = 1 if self.variable else 0
+        regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
+        want = jnp.asarray(self._expected[:, first:])                      # [I, N]
+        w = jnp.asarray(self._weights[:, first:])
+        data = machine.memory[:, 4 * first:4 * n_slots].reshape(n_inputs, self.n, 4).astype(jnp.uint32)
+        memory = (data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)).astype(jnp.int32)
+        in_reg = (regs[:, :, None] == want[:, None, :]) * w[:, None, :]  # [I, R, N]
+        in_mem = ((memory == want) * w).sum(0)                              # [N]
+        per = in_reg.sum(0)                                                  # [R, N]
+        perms = jnp.asarray(self._permutations)                             # [P, N] register per slot
+        matched = jnp.maximum(per[perms, jnp.arange(self.n)], in_mem).sum(1)
+        return (matched.max() / jnp.sum(w)).astype(jnp.float32)
+
+    @property
+    def _permutations(self) -> np.ndarray:
+        return np.array(list(itertools.permutations(range(len(self.registers)), self.n)), np.int32)
+
     def executions(self, program, backend):
         if not self.variable:
             return [(isa.execute(program, self.inputs, backend), self.inputs)]

@@ -69,6 +69,10 @@ class Task:
         """Pure JAX: ([I] machine, [I] touched a forbidden slot) -> ([] items in [0, 1], [] correct)."""
         raise NotImplementedError
 
+    def jax_potential(self, machine):
+        """Pure JAX: [] in [0, 1], progress for reward shaping (games.Config.shaping_weight)."""
+        raise NotImplementedError(f"{self.name} defines no shaping potential")
+
     def judge(self, run: isa.Execution, inputs: isa.Inputs) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
         """Returns ([I, K] bool item correctness, [K] or [I, K] item weights, a reason when wrong)."""
         raise NotImplementedError

@@ -13,13 +13,13 @@ ROLLOUTS = 6
 
 
 @functools.lru_cache(maxsize=None)
-def _game(name):
-    return games.make(name)
+def _game(name, shaping=0.0):
+    return games.make(name, shaping_weight=shaping) if shaping else games.make(name)
 
 
 @functools.lru_cache(maxsize=None)
-def _rollout_fn(name):
-    game = _game(name)
+def _rollout_fn(name, shaping=0.0):
+    game = _game(name, shaping)
 
     def rollout(key):
         def body(carry, key):
@@ -35,10 +35,13 @@ def _rollout_fn(name):
     return jax.jit(jax.vmap(rollout))
 
 
-@pytest.mark.parametrize("name", games.names())
-def test_game_conformance(name):
-    game = _game(name)
-    finals, rewards = _rollout_fn(name)(jax.random.split(jax.random.PRNGKey(0), ROLLOUTS))
+CASES = [(name, 0.0) for name in games.names()] + [("sort3", 1.0), ("varsort3", 1.0)]
+
+
+@pytest.mark.parametrize("name, shaping", CASES)
+def test_game_conformance(name, shaping):
+    game = _game(name, shaping)
+    finals, rewards = _rollout_fn(name, shaping)(jax.random.split(jax.random.PRNGKey(0), ROLLOUTS))
     finals, rewards = jax.device_get((finals, rewards))
     assert np.isfinite(rewards).all() and np.isfinite(finals.items).all()
     assert finals.terminated.all(), "every rollout ends within max_moves"
@@ -52,7 +55,8 @@ def test_game_conformance(name):
         score = game.confirm(state)
         # The rewards of the episode add up to what the score of the finished program says.
         latency = score.length if cfg.latency == "length" else score.executed
-        expected = cfg.correctness_weight * (score.items - float(initial.items))
+        # Shaping sums to -weight x the initial potential whatever the episode.
+        expected = cfg.correctness_weight * (score.items - float(initial.items)) - shaping * float(initial.potential)
         if score.correct:
             expected += cfg.correct_bonus - cfg.latency_weight * latency / (cfg.latency_scale or cfg.max_length)
         assert rewards[b].sum() == pytest.approx(expected, abs=1e-4)
