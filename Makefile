@@ -26,7 +26,7 @@ system:
 	fi
 
 run: $(STAMP) system
-	$(VENV)/bin/alphadev demo
+	$(VENV)/bin/alphadev train sort3
 
 test: $(STAMP) system
 	$(PY) -m pytest -q -n auto
