@@ -90,7 +90,6 @@ def export(args) -> int:
 
 
 def show(args) -> int:
-    import isa
     from alphadev.inspection import listing
     from isa import latency
     record = _load(args.record, args.game)

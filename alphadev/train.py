@@ -149,7 +149,7 @@ class Trainer:
         for b in order:
             if not final.correct[b] or not self._better(int(final.length[b])):
                 continue
-            state = jax.tree_util.tree_map(lambda x: x[b], final)
+            state = jax.tree_util.tree_map(lambda x, b=b: x[b], final)
             score = self.game.confirm(state)  # Unicorn; raises MachineDisagreement on a mismatch
             program = self.game.program(state)
             cycles = isa.latency.cycles(program) if score.correct else None

@@ -49,7 +49,7 @@ def main() -> None:
         key, sub = jax.random.split(key)
         finals, returns = jax.device_get(play(jax.random.split(sub, args.batch)))
         for b in np.argsort(-finals.items):
-            state = jax.tree_util.tree_map(lambda x: x[b], finals)
+            state = jax.tree_util.tree_map(lambda x, b=b: x[b], finals)
             correct, length = bool(state.correct), int(state.length)
             # items is float32 in JAX: compare with a margin, or equal values look better.
             better = (correct and (best_length is None or length < best_length)) or \

@@ -118,7 +118,7 @@ def corpus(seed: int = 0) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     # lo + hi constant, lo ^ hi constant, and the two halves swapped.
     x, y = (int(v) for v in rng.integers(0, 2**63, 2))
     word = lambda lo, hi: (lo & MASK64).to_bytes(8, "little") + (hi & MASK64).to_bytes(8, "little")
-    for k in range(16):
+    for _ in range(16):
         d = int(rng.integers(0, 2**63))
         strings += [word(x + d, y - d), word(x ^ d, y ^ d)]
         states += [state, state]

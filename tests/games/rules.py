@@ -5,7 +5,6 @@ a weaker but still binding check for branchy code.
 """
 import isa
 from games import Jump, PlaceLabel
-from games.task import Slot
 
 
 def violations(game, moves) -> list[str]:

@@ -48,7 +48,7 @@ def test_game_conformance(name, shaping):
     initial = game.init()
     cfg = game.config
     for b in range(ROLLOUTS):
-        state = jax.tree_util.tree_map(lambda x: x[b], finals)
+        state = jax.tree_util.tree_map(lambda x, b=b: x[b], finals)
         moves = [int(a) for a in state.moves[: int(state.n_moves)]]
         assert not violations(game, moves), violations(game, moves)
         # Terminal states agree with Unicorn (confirm raises on any disagreement).
