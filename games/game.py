@@ -133,6 +133,10 @@ class Game:
         self.num_labels = int(self.table.label.max()) + 1 if (self.table.label >= 0).any() else 0
         self.max_moves = config.max_length + self.num_labels
         self.ops = jm.ops_of(self.table.tokens[self.table.kind != A.LABEL])
+        # Machine code of every instruction action, encoded once (a jump's offset depends on
+        # where its label lands, so jumps and labels have none).
+        self.action_bytes = tuple(isa.instruction_bytes(item) if isinstance(item, isa.Instruction) else None
+                                  for item in task.vocabulary)
         inputs = task.inputs
         self.num_inputs = len(inputs)
         self.registers = u64.split(inputs.registers)

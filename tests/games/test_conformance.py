@@ -91,6 +91,16 @@ def test_init_and_step_batch_with_vmap():
     assert (nxt.length == 1).all()
 
 
+def test_action_machine_code_is_encoded_once_and_matches_the_assembler():
+    import isa
+    from games.references import VARSORT3_BRANCHY
+    game = _game("varsort3")
+    straight = [i for i in VARSORT3_BRANCHY if i.target is None]
+    index = {item: k for k, item in enumerate(game.task.vocabulary)}
+    assert b"".join(game.action_bytes[index[i]] for i in straight) == isa.assemble(isa.Program(tuple(straight)))
+    assert all(b is None for item, b in zip(game.task.vocabulary, game.action_bytes) if not isinstance(item, isa.Instruction))
+
+
 def test_make_rejects_unknown_names_and_config():
     with pytest.raises(ValueError, match="unknown game 'sort9'.*sort3"):
         games.make("sort9")
