@@ -61,17 +61,16 @@ class Observer:
         self.slots = len(task.slots)
         targets = getattr(task, "targets", None)
         self.targets = None if targets is None else np.asarray(targets, np.int32)  # [I, K]
-        table = game.table
-        self.action_op = table.tokens[:, jm.F_OP].astype(np.int32)
-        self.action_dst = np.where(table.tokens[:, jm.F_DST] == jm.REG, table.tokens[:, jm.F_DREG], 16).astype(np.int32)
-        self.action_src = np.where(table.tokens[:, jm.F_B] == jm.REG, table.tokens[:, jm.F_BREG], 16).astype(np.int32)
-        self.action_slot = np.maximum(table.load_slot, table.store_slot).astype(np.int32)
+        tokens = game.table.tokens
+        # [A, 3] per action: operation class, destination register, source register (16: none).
+        self.action_features = np.stack([
+            tokens[:, jm.F_OP], np.where(tokens[:, jm.F_DST] == jm.REG, tokens[:, jm.F_DREG], 16),
+            np.where(tokens[:, jm.F_B] == jm.REG, tokens[:, jm.F_BREG], 16)], axis=1).astype(np.int32)
 
     def __call__(self, state: games.State) -> dict:
         m = state.machine
         regs = m.regs[:, self.registers, 0]  # [I, R] low words
-        data = m.memory[:, :4 * self.slots].reshape(m.memory.shape[0], self.slots, 4).astype(jnp.uint32)
-        slots = data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)
+        slots = jm.dwords(m.memory, 0, self.slots)
         values = jnp.concatenate([regs, slots], axis=1)  # [I, L] uint32
         bits = ((values[..., None] >> jnp.arange(32, dtype=jnp.uint32)) & 1).astype(jnp.float32)
         parts = [bits.reshape(values.shape[0], -1)]
@@ -93,9 +92,7 @@ class MoveEncoder(nn.Module):
     cfg: NetConfig
     num_actions: int
     max_moves: int
-    action_op: np.ndarray
-    action_dst: np.ndarray
-    action_src: np.ndarray
+    action_features: np.ndarray  # [A, 3], see Observer
 
     @nn.compact
     def __call__(self, moves: jax.Array) -> jax.Array:
@@ -103,9 +100,10 @@ class MoveEncoder(nn.Module):
         valid = moves >= 0
         a = jnp.maximum(moves, 0)
         x = nn.Embed(self.num_actions, d, name="action")(a)
-        x += nn.Embed(len(jm.OPS), d, name="op")(jnp.asarray(self.action_op)[a])
-        x += nn.Embed(17, d, name="dst")(jnp.asarray(self.action_dst)[a])
-        x += nn.Embed(17, d, name="src")(jnp.asarray(self.action_src)[a])
+        features = jnp.asarray(self.action_features)[a]
+        x += nn.Embed(len(jm.OPS), d, name="op")(features[..., 0])
+        x += nn.Embed(17, d, name="dst")(features[..., 1])
+        x += nn.Embed(17, d, name="src")(features[..., 2])
         x += nn.Embed(self.max_moves, d, name="position")(jnp.arange(moves.shape[-1]))
         x = jnp.where(valid[..., None], x, 0.0)
         # An empty program still needs something to attend to: a learned start token.
@@ -127,14 +125,11 @@ class Network(nn.Module):
     cfg: NetConfig
     num_actions: int
     max_moves: int
-    action_op: np.ndarray
-    action_dst: np.ndarray
-    action_src: np.ndarray
+    action_features: np.ndarray
 
     def setup(self):
         d = self.cfg.dim
-        self.moves = MoveEncoder(self.cfg, self.num_actions, self.max_moves, self.action_op,
-                                 self.action_dst, self.action_src)
+        self.moves = MoveEncoder(self.cfg, self.num_actions, self.max_moves, self.action_features)
         self.input_mlp = [nn.Dense(2 * d), nn.Dense(d)]
         self.glob = nn.Dense(d)
         self.torso = [nn.Dense(2 * d), nn.Dense(d)]
@@ -179,7 +174,7 @@ class Network(nn.Module):
 
 def make(game: games.Game, cfg: NetConfig = NetConfig()) -> tuple[Network, Observer]:
     obs = Observer(game)
-    net = Network(cfg, game.num_actions, game.max_moves, obs.action_op, obs.action_dst, obs.action_src)
+    net = Network(cfg, game.num_actions, game.max_moves, obs.action_features)
     return net, obs
 
 

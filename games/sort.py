@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 import isa
+from isa import jax_machine as jm
 import jax.numpy as jnp
 
 from games.actions import Jump, PlaceLabel, slot_key
@@ -136,9 +137,7 @@ class SortTask(Task):
 
     def jax_judge(self, machine, outside):
         """Items: the value slots holding their sorted value, on inputs that did not fault."""
-        n_inputs, n_slots = self._expected.shape
-        data = machine.memory[:, :4 * n_slots].reshape(n_inputs, n_slots, 4).astype(jnp.uint32)
-        values = (data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)).astype(jnp.int32)
+        values = jm.dwords(machine.memory, 0, self._expected.shape[1]).astype(jnp.int32)
         ok = (machine.fault == 0) & ~outside
         good = (values == jnp.asarray(self._expected)) & ok[:, None]
         w = jnp.asarray(self._weights)
@@ -150,13 +149,11 @@ class SortTask(Task):
         The best assignment of distinct registers to value slots (or the slot itself, once it
         holds its value), counting the inputs for which each holds the slot's expected value.
         """
-        n_inputs, n_slots = self._expected.shape
         first = 1 if self.variable else 0
         regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
         want = jnp.asarray(self._expected[:, first:])                      # [I, N]
         w = jnp.asarray(self._weights[:, first:])
-        data = machine.memory[:, 4 * first:4 * n_slots].reshape(n_inputs, self.n, 4).astype(jnp.uint32)
-        memory = (data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)).astype(jnp.int32)
+        memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
         in_reg = (regs[:, :, None] == want[:, None, :]) * w[:, None, :]  # [I, R, N]
         in_mem = ((memory == want) * w).sum(0)                              # [N]
         per = in_reg.sum(0)                                                  # [R, N]

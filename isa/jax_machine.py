@@ -71,6 +71,12 @@ class Machine:
         return self.memory.shape[-1] - 8
 
 
+def dwords(memory: jax.Array, first: int, count: int) -> jax.Array:
+    """[..., count] uint32: the little-endian dwords at byte 4*first of `memory` [..., bytes]."""
+    data = memory[..., 4 * first:4 * (first + count)].reshape(memory.shape[:-1] + (count, 4)).astype(U32)
+    return data[..., 0] | (data[..., 1] << 8) | (data[..., 2] << 16) | (data[..., 3] << 24)
+
+
 def _mask(flag_set) -> int:
     return sum(1 << f for f in flag_set)
 
