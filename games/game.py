@@ -39,6 +39,8 @@ class Rules:
     no_memory_operands: bool = True  # no compare/cmov/arithmetic on memory (count compares exempt)
     loads_first: bool = True         # every load before the first store
     stores_last: bool = True         # after the first store, only stores
+    end_lost: bool = True            # a move that loses a value the output needs ends the episode
+                                     # (task.jax_lost; no program with that prefix is correct)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +55,11 @@ class Config:
         latency_weight.
       rules: the legality `Rules`.
       shaping_weight: weight of potential-based shaping (0: off). Each move also earns
-        weight x (potential after - potential before), with the task's `jax_potential` (how
-        much of the output is computed somewhere) and potential 0 at the end of the episode.
-        It sums to -weight x initial potential over any episode, so it changes no ranking of
-        finished programs, but it makes the work between loads and stores visible.
+        weight x correctness_weight x (potential after - potential before), with the task's
+        `jax_potential` (how much of the output is computed in registers and not yet stored)
+        and potential 0 at the end of the episode. It sums to -weight x correctness_weight x
+        initial potential over any episode, so it changes no ranking of finished programs, but
+        it makes the work between loads and stores visible.
     """
     max_length: int = 24
     correctness_weight: float = 2.0
@@ -150,6 +153,9 @@ class Game:
         for k, name in enumerate(task.registers):
             rank[isa.Reg(name).number] = k
         self.alloc_rank = rank
+        # Losing a value is final only when no rule-breaking load or memory operand can undo it.
+        r = config.rules
+        self._end_lost = r.end_lost and r.read_once and r.loads_first and r.no_memory_operands
         self.entry_defined = np.zeros(16, bool)
         self.entry_defined[[isa.Reg(r).number for r in ("rsp", *task.entry_registers)]] = True
 
@@ -171,7 +177,7 @@ class Game:
                       outside=outside, items=items, correct=correct,
                       legal_action_mask=jnp.zeros(self.num_actions, bool), rewards=jnp.float32(0),
                       terminated=jnp.bool_(False), latency_reward=jnp.float32(0),
-                      potential=self._potential(machine))
+                      potential=self._potential(machine, jnp.zeros(self.slot_count, bool)))
         mask = self._legal(state)
         return state.replace(legal_action_mask=mask, terminated=~mask.any())
 
@@ -239,18 +245,21 @@ class Game:
             latency_reward=latency_reward.astype(jnp.float32))
         mask = self._legal(new)
         done = correct | ~mask.any() | (new.n_moves >= self.max_moves)
-        potential = jnp.where(done, 0.0, self._potential(machine))
-        shaping = self.config.shaping_weight * (potential - state.potential)
+        if self._end_lost:
+            done |= self.task.jax_lost(machine, new.loaded, new.stored) & ~correct
+        potential = jnp.where(done, 0.0, self._potential(machine, new.stored))
+        # In the units of the items reward, so that a store moves value from one to the other.
+        shaping = self.config.shaping_weight * self.config.correctness_weight * (potential - state.potential)
         new = new.replace(legal_action_mask=mask & ~done, terminated=done, potential=potential,
                           rewards=(new.rewards + shaping).astype(jnp.float32))
         # A terminated state stays as it is.
         return jax.tree_util.tree_map(lambda old, nxt: jnp.where(state.terminated, old, nxt),
                                       state.replace(rewards=jnp.float32(0), latency_reward=jnp.float32(0)), new)
 
-    def _potential(self, machine) -> jax.Array:
+    def _potential(self, machine, stored) -> jax.Array:
         if not self.config.shaping_weight:
             return jnp.float32(0)
-        return self.task.jax_potential(machine)
+        return self.task.jax_potential(machine, stored)
 
     def _legal(self, s: State) -> jax.Array:
         t, rules = self.table, self.config.rules

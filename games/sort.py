@@ -143,23 +143,50 @@ class SortTask(Task):
         w = jnp.asarray(self._weights)
         return (jnp.sum(good * w) / jnp.sum(w)).astype(jnp.float32), jnp.all(good | (w == 0))
 
-    def jax_potential(self, machine):
-        """[] in [0, 1]: how much of the output is computed somewhere, for reward shaping.
+    def jax_potential(self, machine, stored):
+        """[] in [0, 1]: the output computed in registers but not yet stored, for reward shaping.
 
-        The best assignment of distinct registers to value slots (or the slot itself, once it
-        holds its value), counting the inputs for which each holds the slot's expected value.
+        For the best assignment of distinct registers to the value slots not stored yet, the
+        inputs for which each register holds its slot's expected value, beyond those for which
+        the slot already holds it untouched. A stored slot counts nothing here: the items reward
+        has paid for it. So storing the assigned register moves its part from the potential into
+        the items, and with `shaping_weight` 1 a store earns nothing by itself: only computing
+        earns, and a search that sees no further than the next move is not lured into storing
+        early (it was with a potential that kept counting stored slots).
+
+        Args:
+          machine: `isa.jax_machine.Machine` [I].
+          stored: [slots] bool, the slots stored so far.
         """
         first = 1 if self.variable else 0
         regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
         want = jnp.asarray(self._expected[:, first:])                      # [I, N]
         w = jnp.asarray(self._weights[:, first:])
         memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
-        in_reg = (regs[:, :, None] == want[:, None, :]) * w[:, None, :]  # [I, R, N]
-        in_mem = ((memory == want) * w).sum(0)                              # [N]
-        per = in_reg.sum(0)                                                  # [R, N]
-        perms = jnp.asarray(self._permutations)                             # [P, N] register per slot
-        matched = jnp.maximum(per[perms, jnp.arange(self.n)], in_mem).sum(1)
+        in_reg = ((regs[:, :, None] == want[:, None, :]) * w[:, None, :]).sum(0)  # [R, N]
+        in_mem = ((memory == want) * w).sum(0)                                  # [N]
+        gain = jnp.maximum(in_reg - in_mem, 0.0) * ~stored[first:first + self.n]  # [R, N]
+        perms = jnp.asarray(self._permutations)                                 # [P, N] register per slot
+        matched = gain[perms, jnp.arange(self.n)].sum(1)
         return (matched.max() / jnp.sum(w)).astype(jnp.float32)
+
+    def jax_lost(self, machine, loaded, stored):
+        """A value the output still needs is gone: for some input, a slot that is not stored
+        yet and does not already hold its sorted value needs a value that no register holds
+        and no slot still loadable holds. Under the game's rules (a slot is loaded at most
+        once, every load comes before the first store, no other memory operands; Game checks
+        they are on) nothing can bring it back, so no program with this prefix sorts. A copy is
+        one mov away, so how many slots need the value does not matter.
+        """
+        first = 1 if self.variable else 0
+        regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
+        want = jnp.asarray(self._expected[:, first:])                       # [I, N]
+        memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
+        needed = (jnp.asarray(self._weights[:, first:]) > 0) & ~stored[first:first + self.n] & (memory != want)
+        loadable = ~loaded[first:first + self.n] & ~stored.any()
+        in_reg = jnp.any(regs[:, None, :] == want[:, :, None], axis=2)        # [I, N]
+        in_mem = jnp.any((memory[:, None, :] == want[:, :, None]) & loadable[None, None, :], axis=2)
+        return jnp.any(needed & ~in_reg & ~in_mem)
 
     @property
     def _permutations(self) -> np.ndarray:

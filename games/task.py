@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Sequence
 
+import jax.numpy as jnp
 import numpy as np
 
 import isa
@@ -69,9 +70,16 @@ class Task:
         """Pure JAX: ([I] machine, [I] touched a forbidden slot) -> ([] items in [0, 1], [] correct)."""
         raise NotImplementedError
 
-    def jax_potential(self, machine):
-        """Pure JAX: [] in [0, 1], progress for reward shaping (games.Config.shaping_weight)."""
+    def jax_potential(self, machine, stored):
+        """Pure JAX: ([I] machine, [slots] stored) -> [] progress for reward shaping, in units of
+        the items fraction (games.Config.shaping_weight); 0 once the output is all stored."""
         raise NotImplementedError(f"{self.name} defines no shaping potential")
+
+    def jax_lost(self, machine, loaded, stored):
+        """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] bool, the output can no
+        longer be made correct whatever follows (games.Rules.end_lost). Never, by default."""
+        del machine, loaded, stored
+        return jnp.bool_(False)
 
     def judge(self, run: isa.Execution, inputs: isa.Inputs) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
         """Returns ([I, K] bool item correctness, [K] or [I, K] item weights, a reason when wrong)."""

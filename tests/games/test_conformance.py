@@ -56,13 +56,14 @@ def test_game_conformance(name, shaping):
         # The rewards of the episode add up to what the score of the finished program says.
         latency = score.length if cfg.latency == "length" else score.executed
         # Shaping sums to -weight x the initial potential whatever the episode.
-        expected = cfg.correctness_weight * (score.items - float(initial.items)) - shaping * float(initial.potential)
+        expected = cfg.correctness_weight * (score.items - float(initial.items)) - shaping * cfg.correctness_weight * float(initial.potential)
         if score.correct:
             expected += cfg.correct_bonus - cfg.latency_weight * latency / (cfg.latency_scale or cfg.max_length)
         assert rewards[b].sum() == pytest.approx(expected, abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["sort3", "varsort3"])
+# Every prefix of a correct program is also a check that `Rules.end_lost` never ends a live one.
+@pytest.mark.parametrize("name", ["sort3", "sort4", "sort5", "varsort3"])
 def test_reference_replays_to_a_correct_terminal_state(name):
     from games.references import references
     game = _game(name)
