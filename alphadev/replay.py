@@ -1,7 +1,13 @@
 """A replay buffer of whole episodes, and the sampling of learner batches from it.
 
-Value targets are Monte-Carlo returns (episodes are short and undiscounted): for each move, the
-sum of the correctness rewards and of the latency rewards from there to the end, two targets.
+Value targets, two per move (correctness and latency; episodes are short and undiscounted):
+Monte-Carlo returns, the sum of the rewards from there to the end; or with `td_steps` n, the
+rewards of the next n moves plus the network's value heads at the state n moves on (0 past the
+end). n-step targets let a good state keep its value when exploration spoils what follows it.
+With `max_backup`, the correctness target is instead the search's best root action value
+(reward plus value of the best move it tried) less the latency target: a one-step Bellman
+optimality backup, so that what the search finds good propagates back to the states before it
+whatever the behaviour policy then played (fitted value iteration on a deterministic game).
 Samples are windows of `unroll + 1` positions from a valid position (the learner unrolls the
 dynamics `unroll` steps for the muzero planner; 0 for the exact one).
 """
@@ -14,8 +20,11 @@ from alphadev.selfplay import Trajectory
 
 
 class Replay:
-    def __init__(self, capacity: int, *, seed: int = 0):
-        self.capacity, self.size, self.next = capacity, 0, 0
+    def __init__(self, capacity: int, *, td_steps: int = 0, max_backup: bool = False, seed: int = 0):
+        if td_steps < 0:
+            raise ValueError(f"td_steps must be 0 (Monte-Carlo) or more, not {td_steps}")
+        self.capacity, self.size, self.next, self.td_steps = capacity, 0, 0, td_steps
+        self.max_backup = max_backup
         self.data: dict | None = None
         self.rng = np.random.default_rng(seed)
 
@@ -26,9 +35,18 @@ class Replay:
         rewards, latency, valid = (batch_first(x) for x in (traj.rewards, traj.latency_rewards, traj.valid))
         rewards, latency = rewards * valid, latency * valid
         correctness = rewards - latency
-        # Returns to go, per head.
-        returns = np.stack([np.cumsum(correctness[:, ::-1], axis=1)[:, ::-1],
-                            np.cumsum(latency[:, ::-1], axis=1)[:, ::-1]], axis=-1)
+        # Returns to go, per head: [B, T, 2].
+        parts = np.stack([correctness, latency], axis=-1)
+        returns = np.cumsum(parts[:, ::-1], axis=1)[:, ::-1]
+        n, T = self.td_steps, parts.shape[1]
+        if 0 < n < T:  # n >= T: every target is Monte-Carlo anyway
+            values = batch_first(traj.values) * valid[..., None]  # 0 once the episode ended
+            returns = returns.copy()
+            returns[:, : T - n] += values[:, n:] - returns[:, n:]
+        if self.max_backup:
+            best = batch_first(traj.best_q)
+            returns = returns.copy()
+            returns[..., 0] = np.where(valid & np.isfinite(best), best - returns[..., 1], returns[..., 0])
         episode = dict(obs=jax.tree_util.tree_map(batch_first, traj.obs), actions=batch_first(traj.actions),
                        policy=batch_first(traj.policy), rewards=rewards, returns=returns, valid=valid)
         b = episode["actions"].shape[0]

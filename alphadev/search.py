@@ -50,6 +50,11 @@ class Search:
     def _value(self, value_logits):
         return N.expectation(value_logits[..., 0, :], self.net_config) + N.expectation(value_logits[..., 1, :], self.net_config)
 
+    def head_values(self, params, states: games.State) -> jax.Array:
+        """[B, 2] the network's correctness and latency values of a batch of states."""
+        _, _, value = self.net.apply(params, jax.vmap(self.observer)(states))
+        return jnp.stack([N.expectation(value[..., k, :], self.net_config) for k in range(2)], axis=-1)
+
     def root(self, params, states: games.State) -> mctx.RootFnOutput:
         h, logits, value = self.net.apply(params, jax.vmap(self.observer)(states))
         logits = jnp.where(states.legal_action_mask, logits, ILLEGAL)

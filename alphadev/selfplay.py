@@ -18,6 +18,10 @@ class Trajectory:
       actions: [T, B] moves played. policy: [T, B, A] search policy (the policy target).
       rewards, latency_rewards: [T, B] reward of each move and its latency part.
       valid: [T, B] the state before the move was not terminated (the move happened).
+      values: [T, B, 2] the network's value heads (correctness, latency) at the state before
+        each move, for n-step targets.
+      best_q: [T, B] the search's best action value at the root (reward plus value of the
+        best visited move; -inf where no move was visited), for max-backup value targets.
       final: `games.State` [B] after the last move.
     """
     obs: dict
@@ -26,26 +30,61 @@ class Trajectory:
     rewards: jax.Array
     latency_rewards: jax.Array
     valid: jax.Array
+    values: jax.Array
+    best_q: jax.Array
     final: games.State
 
 
-def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool = True):
-    """Returns a jitted `play(params, key) -> Trajectory` for `batch` episodes."""
+def best_root_q(tree) -> jax.Array:
+    """[B] the largest Q (reward + discount x value) among the root's visited moves."""
+    root = jnp.zeros(tree.node_visits.shape[0], jnp.int32)
+    q = tree.qvalues(root)                                          # [B, A]
+    visited = tree.children_visits[:, 0, :] > 0
+    return jnp.max(jnp.where(visited, q, -jnp.inf), axis=-1)
+
+
+def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool = True,
+                  temperature: float = 0.0, epsilon: float = 0.0):
+    """Returns a jitted `play(params, key) -> Trajectory` for `batch` episodes.
+
+    Args:
+      explore: search with its root noise (off for evaluation, which also ignores the two below).
+      temperature: 0 plays the search's own choice; above 0, a sample of the search policy
+        (`action_weights`) sharpened or flattened by this temperature. The search's choice
+        alone makes every episode of a batch alike once the policy is confident, and a batch
+        of identical episodes teaches the value nothing about the alternatives.
+      epsilon: the chance of playing a uniformly random legal move instead.
+    """
+
+    def choose(key, out, legal):
+        if not explore or (temperature == 0 and epsilon == 0):
+            return out.action.astype(jnp.int32)
+        k_sample, k_eps, k_uniform = jax.random.split(key, 3)
+        action = out.action.astype(jnp.int32)
+        if temperature > 0:
+            logits = jnp.log(jnp.maximum(out.action_weights, 1e-30)) / temperature
+            action = jax.random.categorical(k_sample, jnp.where(legal, logits, -jnp.inf)).astype(jnp.int32)
+        uniform = jax.random.categorical(k_uniform, jnp.where(legal, 0.0, -jnp.inf)).astype(jnp.int32)
+        return jnp.where(jax.random.uniform(k_eps, action.shape) < epsilon, uniform, action)
 
     def play(params, key):
         init_keys, move_keys = jax.random.split(key)
         states = jax.vmap(game.init)(jax.random.split(init_keys, batch))
 
         def move(states, key):
-            out = search(params, key, states, explore=explore)
-            action = out.action.astype(jnp.int32)
+            k_search, k_choose = jax.random.split(key)
+            out = search(params, k_search, states, explore=explore)
+            # A terminated state has no legal move; what it "plays" is ignored by game.step.
+            legal = states.legal_action_mask | ~states.legal_action_mask.any(-1, keepdims=True)
+            action = choose(k_choose, out, legal)
             nxt = jax.vmap(game.step)(states, action)
             record = (jax.vmap(search.observer)(states), action, out.action_weights,
-                      nxt.rewards, nxt.latency_reward, ~states.terminated)
+                      nxt.rewards, nxt.latency_reward, ~states.terminated, search.head_values(params, states),
+                      best_root_q(out.search_tree))
             return nxt, record
 
-        final, (obs, actions, policy, rewards, latency, valid) = jax.lax.scan(
+        final, (obs, actions, policy, rewards, latency, valid, values, best_q) = jax.lax.scan(
             move, states, jax.random.split(move_keys, game.max_moves))
-        return Trajectory(obs, actions, policy, rewards, latency, valid, final)
+        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, final)
 
     return jax.jit(play)

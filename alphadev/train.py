@@ -46,6 +46,10 @@ class TrainConfig:
     seed: int = 0
     selfplay_batch: int = 16
     replay_episodes: int = 4096
+    td_steps: int = 0               # value targets: 0 Monte-Carlo, n > 0 n-step with the value heads
+    max_backup: bool = False        # correctness targets: the search's best root action value (see replay.py)
+    temperature: float = 0.0        # self-play plays a sample of the search policy at this temperature (0: its choice)
+    epsilon: float = 0.0            # ... or a uniformly random legal move with this chance
     checkpoint_every: int = 20      # iterations
     log_every: int = 1
     net: N.NetConfig = N.NetConfig()
@@ -106,14 +110,15 @@ class Trainer:
         self.game = games.make(config.game, **config.game_config)
         self.net, self.observer = N.make(self.game, config.net)
         self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search)
-        self.play = make_selfplay(self.game, self.search, config.selfplay_batch)
+        self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
+                                  temperature=config.temperature, epsilon=config.epsilon)
         self.update, tx = make_update(self.net, config.net, config.learner)
         key = jax.random.PRNGKey(config.seed)
         params = N.init(self.net, self.observer, self.game, key)
         self.state = dict(params=params, opt_state=tx.init(params), key=key,
                           counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64))
         # counters: iteration, episodes, search expansions, moves
-        self.replay = Replay(config.replay_episodes, seed=config.seed)
+        self.replay = Replay(config.replay_episodes, td_steps=config.td_steps, max_backup=config.max_backup, seed=config.seed)
         self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
                                           options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
         self.best = self.run.best()

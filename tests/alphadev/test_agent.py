@@ -82,7 +82,7 @@ def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
         state = game.step(state, jnp.int32(a))
     final = jax.tree_util.tree_map(lambda x: x[None], state)
     trainer._consider(Trajectory(obs={}, actions=None, policy=None, rewards=None, latency_rewards=None,
-                                 valid=None, final=final))
+                                 valid=None, values=None, best_q=None, final=final))
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["length"] == 8 and best["game"] == "sort2" and best["latency"]["cycles"] > 0
     assert best["source"].startswith("alphadev train") and best["seed"] == config.seed
@@ -129,3 +129,37 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     iterations = [int(row[0]) for row in _metrics(run)]
     assert iterations[-1] > reached and iterations[-1] - 2 >= reached - 1  # continued, not restarted at 1
     assert keep.read_text() == before
+
+
+def _fake_trajectory(rewards, valid, values, best_q):
+    T, B = rewards.shape
+    return Trajectory(obs={"x": np.zeros((T, B, 1), np.float32)}, actions=np.zeros((T, B), np.int32),
+                      policy=np.zeros((T, B, 2), np.float32), rewards=rewards,
+                      latency_rewards=np.zeros_like(rewards), valid=valid, values=values, best_q=best_q, final=None)
+
+
+def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
+    rewards = np.array([[1.0], [2.0], [4.0], [8.0]], np.float32)        # [T=4, B=1]
+    valid = np.array([[True], [True], [True], [False]])                  # the episode ends after 3 moves
+    values = np.array([[[10.0, 0.0]], [[20.0, 0.0]], [[30.0, 0.0]], [[40.0, 0.0]]], np.float32)
+    best_q = np.array([[5.0], [6.0], [7.0], [-np.inf]], np.float32)
+    targets = {}
+    for name, kwargs in {"mc": {}, "n2": {"td_steps": 2}, "max": {"max_backup": True}}.items():
+        replay = Replay(2, **kwargs)
+        replay.add(_fake_trajectory(rewards, valid, values, best_q))
+        targets[name] = replay.data["returns"][0, :, 0]
+    np.testing.assert_allclose(targets["mc"], [7, 6, 4, 0])
+    # Two rewards, then the value head two moves on (0 past the end of the episode).
+    np.testing.assert_allclose(targets["n2"], [1 + 2 + 30, 2 + 4 + 0, 4, 0])
+    # The search's best root action value where a search ran; Monte-Carlo elsewhere.
+    np.testing.assert_allclose(targets["max"], [5, 6, 7, 0])
+
+
+def test_exploring_selfplay_plays_legal_moves(sort3):
+    game, net, obs, params = sort3
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
+    for kwargs in ({"temperature": 1.0}, {"epsilon": 1.0}):
+        traj = make_selfplay(game, search, 4, **kwargs)(params, jax.random.PRNGKey(6))
+        assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+    # Uniformly random moves make the episodes differ.
+    assert len({tuple(m) for m in np.asarray(traj.final.moves)}) > 1
