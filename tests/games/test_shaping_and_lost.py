@@ -1,5 +1,4 @@
 """The sorts' shaping potential and dead-end rule (`Rules.end_lost`) on hand-made programs."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
