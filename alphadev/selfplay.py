@@ -19,7 +19,7 @@ class Trajectory:
       rewards, latency_rewards: [T, B] reward of each move and its latency part.
       valid: [T, B] the state before the move was not terminated (the move happened).
       values: [T, B, 2] the network's value heads (correctness, latency) at the state before
-        each move, for n-step targets.
+        each move, for n-step targets (zeros unless `make_selfplay(head_values=True)`).
       best_q: [T, B] the search's best action value at the root (reward plus value of the
         best visited move; -inf where no move was visited), for max-backup value targets.
       final: `games.State` [B] after the last move.
@@ -44,7 +44,7 @@ def best_root_q(tree) -> jax.Array:
 
 
 def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool = True,
-                  temperature: float = 0.0, epsilon: float = 0.0):
+                  temperature: float = 0.0, epsilon: float = 0.0, head_values: bool = False):
     """Returns a jitted `play(params, key) -> Trajectory` for `batch` episodes.
 
     Args:
@@ -54,6 +54,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
         alone makes every episode of a batch alike once the policy is confident, and a batch
         of identical episodes teaches the value nothing about the alternatives.
       epsilon: the chance of playing a uniformly random legal move instead.
+      head_values: record the network's two value heads at every state (`Trajectory.values`,
+        for n-step targets); zeros otherwise, which spares a network call per move.
     """
 
     def choose(key, out, legal):
@@ -79,7 +81,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
             action = choose(k_choose, out, legal)
             nxt = jax.vmap(game.step)(states, action)
             record = (jax.vmap(search.observer)(states), action, out.action_weights,
-                      nxt.rewards, nxt.latency_reward, ~states.terminated, search.head_values(params, states),
+                      nxt.rewards, nxt.latency_reward, ~states.terminated,
+                      search.head_values(params, states) if head_values else jnp.zeros((batch, 2)),
                       best_root_q(out.search_tree))
             return nxt, record
 

@@ -111,7 +111,8 @@ class Trainer:
         self.net, self.observer = N.make(self.game, config.net)
         self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search)
         self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
-                                  temperature=config.temperature, epsilon=config.epsilon)
+                                  temperature=config.temperature, epsilon=config.epsilon,
+                                  head_values=config.td_steps > 0)
         self.update, tx = make_update(self.net, config.net, config.learner)
         key = jax.random.PRNGKey(config.seed)
         params = N.init(self.net, self.observer, self.game, key)

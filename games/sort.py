@@ -143,6 +143,13 @@ class SortTask(Task):
         w = jnp.asarray(self._weights)
         return (jnp.sum(good * w) / jnp.sum(w)).astype(jnp.float32), jnp.all(good | (w == 0))
 
+    def _values(self, machine):
+        """([I, R] register values, [I, N] sorted values wanted, [I, N] value slots) as int32."""
+        first = 1 if self.variable else 0
+        regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
+        memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
+        return regs, jnp.asarray(self._expected[:, first:]), memory
+
     def jax_potential(self, machine, stored):
         """[] in [0, 1]: the output computed in registers but not yet stored, for reward shaping.
 
@@ -159,10 +166,8 @@ class SortTask(Task):
           stored: [slots] bool, the slots stored so far.
         """
         first = 1 if self.variable else 0
-        regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
-        want = jnp.asarray(self._expected[:, first:])                      # [I, N]
+        regs, want, memory = self._values(machine)
         w = jnp.asarray(self._weights[:, first:])
-        memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
         in_reg = ((regs[:, :, None] == want[:, None, :]) * w[:, None, :]).sum(0)  # [R, N]
         in_mem = ((memory == want) * w).sum(0)                                  # [N]
         gain = jnp.maximum(in_reg - in_mem, 0.0) * ~stored[first:first + self.n]  # [R, N]
@@ -179,9 +184,7 @@ class SortTask(Task):
         one mov away, so how many slots need the value does not matter.
         """
         first = 1 if self.variable else 0
-        regs = machine.regs[:, jnp.asarray([isa.Reg(r).number for r in self.registers]), 0].astype(jnp.int32)
-        want = jnp.asarray(self._expected[:, first:])                       # [I, N]
-        memory = jm.dwords(machine.memory, first, self.n).astype(jnp.int32)
+        regs, want, memory = self._values(machine)
         needed = (jnp.asarray(self._weights[:, first:]) > 0) & ~stored[first:first + self.n] & (memory != want)
         loadable = ~loaded[first:first + self.n] & ~stored.any()
         in_reg = jnp.any(regs[:, None, :] == want[:, :, None], axis=2)        # [I, N]

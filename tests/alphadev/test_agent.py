@@ -158,8 +158,10 @@ def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
 def test_exploring_selfplay_plays_legal_moves(sort3):
     game, net, obs, params = sort3
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
-    for kwargs in ({"temperature": 1.0}, {"epsilon": 1.0}):
+    for kwargs in ({"temperature": 1.0, "head_values": True}, {"epsilon": 1.0}):
         traj = make_selfplay(game, search, 4, **kwargs)(params, jax.random.PRNGKey(6))
         assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+        # The value heads are recorded when asked for (an untrained network's are not all 0).
+        assert np.abs(np.asarray(traj.values)).sum() > 0 if kwargs.get("head_values") else not np.asarray(traj.values).any()
     # Uniformly random moves make the episodes differ.
     assert len({tuple(m) for m in np.asarray(traj.final.moves)}) > 1
