@@ -256,6 +256,54 @@ class Game:
         return jax.tree_util.tree_map(lambda old, nxt: jnp.where(state.terminated, old, nxt),
                                       state.replace(rewards=jnp.float32(0), latency_reward=jnp.float32(0)), new)
 
+    def from_moves(self, moves: jax.Array) -> State:
+        """The state after playing `moves` ([M] int32, -1 past the last) from the empty program.
+
+        Lets an episode start from a program prefix (an explorer's archive, a reference's first
+        moves). The moves must be legal in turn, as for `step`.
+        """
+        def play(state, action):
+            nxt = self.step(state, jnp.maximum(action, 0))
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(action >= 0, a, b), nxt, state), None
+
+        return jax.lax.scan(play, self.init(), moves)[0]
+
+    def earned(self, state: State) -> jax.Array:
+        """[] the correctness return an episode has earned on its way to a non-terminal `state`.
+
+        The items reward and the shaping telescope, so it depends on the state alone:
+        correctness_weight x (items gained + shaping_weight x potential gained).
+        """
+        start = self._start
+        cw = self.config.correctness_weight
+        return cw * (state.items - start[0] + self.config.shaping_weight * (state.potential - start[1]))
+
+    @property
+    def _start(self) -> tuple[float, float]:
+        if not hasattr(self, "_start_values"):  # once, eagerly, even when first asked under a trace
+            with jax.ensure_compile_time_eval():
+                s = self.init()
+                self._start_values = (float(s.items), float(s.potential))
+        return self._start_values
+
+    def fingerprint(self, state: State) -> jax.Array:
+        """[2] uint32: a 64-bit hash of everything a state's future depends on except its length.
+
+        The machine state of every input (registers, flags, memory, faults; where it stands
+        only relative to the program's end) and the game's bookkeeping (what is defined,
+        loaded, stored, open). Two prefixes with equal fingerprints have the same continuations
+        (within the length budget), so an explorer keeps the shorter one.
+        """
+        m = state.machine
+        pc = jnp.where(m.pc == state.length, -1, m.pc)
+        parts = (m.regs, m.flags, m.defined, m.memory, pc, m.fault, state.reg_defined, state.flags_defined,
+                 state.loaded, state.stored, state.last_compare, state.reachable, state.label_open,
+                 state.label_placed, state.label_regs, state.label_flags, state.outside)
+        v = jnp.concatenate([jnp.ravel(x).astype(jnp.uint32) for x in parts])
+        # A random linear hash in each half (arithmetic wraps modulo 2^32); fixed per shape.
+        c = np.random.default_rng(v.shape[0]).integers(1, 2**32, (2, v.shape[0]), dtype=np.uint64)
+        return jnp.sum(v[None] * jnp.asarray(c.astype(np.uint32)), axis=1, dtype=jnp.uint32)
+
     def _potential(self, machine, stored) -> jax.Array:
         if not self.config.shaping_weight:
             return jnp.float32(0)
