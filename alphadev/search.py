@@ -55,6 +55,10 @@ class Search:
         _, _, value = self.net.apply(params, jax.vmap(self.observer)(states))
         return jnp.stack([N.expectation(value[..., k, :], self.net_config) for k in range(2)], axis=-1)
 
+    def node_states(self, tree) -> games.State:
+        """The game states [B, N] of a search tree's nodes (a node never expanded holds zeros)."""
+        return tree.embeddings if self.config.planner == "exact" else tree.embeddings[1]
+
     def root(self, params, states: games.State) -> mctx.RootFnOutput:
         h, logits, value = self.net.apply(params, jax.vmap(self.observer)(states))
         logits = jnp.where(states.legal_action_mask, logits, ILLEGAL)

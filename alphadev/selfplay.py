@@ -1,6 +1,7 @@
 """Batched self-play under jit: B episodes at once, one search per move."""
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -22,6 +23,8 @@ class Trajectory:
         each move, for n-step targets (zeros unless `make_selfplay(head_values=True)`).
       best_q: [T, B] the search's best action value at the root (reward plus value of the
         best visited move; -inf where no move was visited), for max-backup value targets.
+      cells: `Cells` [T, B, N] of every search's tree nodes with `make_selfplay(harvest=True)`
+        (for the explorer's archive); None otherwise.
       final: `games.State` [B] after the last move.
     """
     obs: dict
@@ -32,7 +35,36 @@ class Trajectory:
     valid: jax.Array
     values: jax.Array
     best_q: jax.Array
+    cells: "Cells | None"
     final: games.State
+
+
+@struct.dataclass
+class Cells:
+    """States a search reached (its tree's nodes), for an explorer's archive. Leading axes [..., N].
+
+    Attributes:
+      moves: [..., N, M] int32 the moves reaching each node, -1 past the last.
+      depth: [..., N] int32 how many moves.
+      fingerprints: [..., N, 2] uint32 `Game.fingerprint`.
+      scores: [..., N] `Game.earned`, the correctness return earned on the way there.
+      values: [..., N] the search's value of each node (its estimate of the return to come).
+      alive: [..., N] an expanded node whose episode goes on (the others are not cells).
+    """
+    moves: jax.Array
+    depth: jax.Array
+    fingerprints: jax.Array
+    scores: jax.Array
+    values: jax.Array
+    alive: jax.Array
+
+
+def tree_cells(game: games.Game, search: Search, tree) -> Cells:
+    """The `Cells` [B, N] of a batch of search trees."""
+    nodes = search.node_states(tree)
+    both = lambda f: jax.vmap(jax.vmap(f))(nodes)
+    return Cells(moves=nodes.moves, depth=nodes.n_moves, fingerprints=both(game.fingerprint),
+                 scores=both(game.earned), values=tree.node_values, alive=(tree.node_visits > 0) & ~nodes.terminated)
 
 
 def best_root_q(tree) -> jax.Array:
@@ -44,8 +76,12 @@ def best_root_q(tree) -> jax.Array:
 
 
 def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool = True,
-                  temperature: float = 0.0, epsilon: float = 0.0, head_values: bool = False):
-    """Returns a jitted `play(params, key) -> Trajectory` for `batch` episodes.
+                  temperature: float = 0.0, epsilon: float = 0.0, head_values: bool = False,
+                  harvest: bool = False):
+    """Returns a jitted `play(params, key, starts=None) -> Trajectory` for `batch` episodes.
+
+    `starts` ([batch, max_moves] int32, -1 past each prefix) makes episodes start from the
+    states those moves reach (`Game.from_moves`); by default every episode starts empty.
 
     Args:
       explore: search with its root noise (off for evaluation, which also ignores the two below).
@@ -56,6 +92,7 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
       epsilon: the chance of playing a uniformly random legal move instead.
       head_values: record the network's two value heads at every state (`Trajectory.values`,
         for n-step targets); zeros otherwise, which spares a network call per move.
+      harvest: record every search tree's nodes as `Trajectory.cells`.
     """
 
     def choose(key, out, legal):
@@ -69,9 +106,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
         uniform = jax.random.categorical(k_uniform, jnp.where(legal, 0.0, -jnp.inf)).astype(jnp.int32)
         return jnp.where(jax.random.uniform(k_eps, action.shape) < epsilon, uniform, action)
 
-    def play(params, key):
-        init_keys, move_keys = jax.random.split(key)
-        states = jax.vmap(game.init)(jax.random.split(init_keys, batch))
+    def play(params, key, starts):
+        states = jax.vmap(game.from_moves)(starts)
 
         def move(states, key):
             k_search, k_choose = jax.random.split(key)
@@ -83,11 +119,20 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
             record = (jax.vmap(search.observer)(states), action, out.action_weights,
                       nxt.rewards, nxt.latency_reward, ~states.terminated,
                       search.head_values(params, states) if head_values else jnp.zeros((batch, 2)),
-                      best_root_q(out.search_tree))
+                      best_root_q(out.search_tree), tree_cells(game, search, out.search_tree) if harvest else None)
             return nxt, record
 
-        final, (obs, actions, policy, rewards, latency, valid, values, best_q) = jax.lax.scan(
-            move, states, jax.random.split(move_keys, game.max_moves))
-        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, final)
+        final, (obs, actions, policy, rewards, latency, valid, values, best_q, cells) = jax.lax.scan(
+            move, states, jax.random.split(key, game.max_moves))
+        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, cells, final)
 
-    return jax.jit(play)
+    jitted = jax.jit(play)
+    empty = jnp.full((batch, game.max_moves), -1, jnp.int32)
+
+    def play_from(params, key, starts=None):
+        if starts is None:
+            starts = empty
+        chex.assert_shape(starts, (batch, game.max_moves))
+        return jitted(params, key, jnp.asarray(starts, jnp.int32))
+
+    return play_from

@@ -24,6 +24,7 @@ import orbax.checkpoint as ocp
 import games
 import isa
 from alphadev import networks as N
+from alphadev.archive import Archive
 from alphadev.learner import LearnerConfig, make_update
 from alphadev.replay import Replay
 from alphadev.results import Record
@@ -50,12 +51,19 @@ class TrainConfig:
     max_backup: bool = False        # correctness targets: the search's best root action value (see replay.py)
     temperature: float = 0.0        # self-play plays a sample of the search policy at this temperature (0: its choice)
     epsilon: float = 0.0            # ... or a uniformly random legal move with this chance
+    archive_width: int = 0          # explorer's archive: distinct states kept per program length (0: off)
+    archive_fraction: float = 0.5   # share of each self-play batch that starts from archive cells
+    archive_value_weight: float = 0.0  # cells rank by earned + this x the search's value (see archive.py)
     checkpoint_every: int = 20      # iterations
     log_every: int = 1
     net: N.NetConfig = N.NetConfig()
     search: SearchConfig = SearchConfig()
     learner: LearnerConfig = LearnerConfig()
     game_config: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not 0.0 <= self.archive_fraction <= 1.0:
+            raise ValueError(f"archive_fraction must be in [0, 1], not {self.archive_fraction}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -112,7 +120,7 @@ class Trainer:
         self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search)
         self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
                                   temperature=config.temperature, epsilon=config.epsilon,
-                                  head_values=config.td_steps > 0)
+                                  head_values=config.td_steps > 0, harvest=config.archive_width > 0)
         self.update, tx = make_update(self.net, config.net, config.learner)
         key = jax.random.PRNGKey(config.seed)
         params = N.init(self.net, self.observer, self.game, key)
@@ -122,6 +130,9 @@ class Trainer:
         self.replay = Replay(config.replay_episodes, td_steps=config.td_steps, max_backup=config.max_backup, seed=config.seed)
         self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
                                           options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+        self.archive = Archive(config.archive_width, self.game.max_moves,
+                                                         value_weight=config.archive_value_weight, seed=config.seed) if config.archive_width else None
+        self.archive_path = Path(out) / "archive.npz"
         self.best = self.run.best()
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
@@ -132,11 +143,15 @@ class Trainer:
         if step is None:
             return False
         self.state = self.ckpt.restore(step, args=ocp.args.StandardRestore(self.state))
+        if self.archive is not None and self.archive_path.exists():
+            self.archive.load(self.archive_path)
         return True
 
     def save(self) -> None:
         if self.ckpt.latest_step() == self.iteration:
             return  # saved at this iteration already
+        if self.archive is not None:
+            self.archive.save(self.archive_path)
         self.ckpt.save(self.iteration, args=ocp.args.StandardSave(self.state), force=True)
         self.ckpt.wait_until_finished()
 
@@ -166,6 +181,17 @@ class Trainer:
             self.best = record
             self._print(f"new best: {record.length} instructions, {cycles} cycles (confirmed on Unicorn)", line=True)
 
+    def _starts(self):
+        """Where this iteration's episodes start: [B, max_moves] moves (-1 past each prefix), or
+        None for the empty program throughout."""
+        cfg = self.config
+        n = round(cfg.archive_fraction * cfg.selfplay_batch) if self.archive is not None and len(self.archive) else 0
+        if n == 0:
+            return None
+        starts = np.full((cfg.selfplay_batch, self.game.max_moves), -1, np.int32)
+        starts[:n] = self.archive.sample(n)[0]
+        return starts
+
     def _print(self, text: str, line: bool = False) -> None:
         if self.quiet:
             return
@@ -192,8 +218,11 @@ class Trainer:
                 break
             t0 = time.time()
             key, play_key = jax.random.split(self.state["key"])
-            traj = self.play(self.state["params"], play_key)
+            starts = self._starts()
+            traj = self.play(self.state["params"], play_key, starts)
             self.replay.add(traj)
+            if self.archive is not None:
+                self.archive.add(traj.cells)
             self._consider(traj)
             losses = []
             for _ in range(cfg.learner.steps_per_iteration):
@@ -213,10 +242,12 @@ class Trainer:
                 self.run.log(iteration=self.iteration, episodes=int(counters[1]), expansions=int(counters[2]),
                              elapsed_s=round(elapsed, 2), loss=round(float(np.mean(losses)), 5),
                              mean_items=round(float(np.mean(final.items)), 5), best_items=round(float(np.max(final.items)), 5),
-                             solved=int(np.sum(final.correct)), best_length=best_len, moves_per_s=round(rate, 1))
+                             solved=int(np.sum(final.correct)), best_length=best_len, moves_per_s=round(rate, 1),
+                             archive=len(self.archive) if self.archive is not None else 0)
             self._print(f"[{cfg.game} {cfg.search.planner}] it {self.iteration} | {rate:,.0f} moves/s | "
                         f"best length {best_len or '-'} | best items {float(np.max(final.items)):.3f} | "
                         f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {np.mean(losses):.3f} | "
+                        f"{f'archive {len(self.archive)} | ' if self.archive is not None else ''}"
                         f"{elapsed:,.0f} s")
             if self.iteration % cfg.checkpoint_every == 0:
                 self.save()

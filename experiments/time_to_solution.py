@@ -1,17 +1,54 @@
 """Time to solution: train from scratch over several seeds and print one table.
 
     python experiments/time_to_solution.py sort3 [--seeds 0,1,2] [--planner exact] [--minutes 10]
+                                                 [--jobs 2] [--config FILE] [--fresh]
 
-Each seed runs `alphadev train` in-process into runs/tts-GAME-PLANNER-seedS (delete it to start
-over: a rerun resumes). Columns: game, planner, seed, seconds to the target length (or '-'),
-programs explored (episodes; search expansions = moves x simulations), final best length.
+Each seed runs `alphadev train` in-process into runs/tts-GAME-PLANNER-seedS (delete it or pass
+--fresh to start over: a rerun resumes). With --jobs N, N seeds run at once, each in its own
+process pinned to one core with XLA's CPU threading off (on a CPU this beat one process on
+all cores by about 40%; see SEARCH-NOTES.md). Columns: game, planner, seed, seconds to the
+target length (or '-'), programs explored (episodes; search expansions = moves x
+simulations), final best length, seconds run.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import shutil
 
-from alphadev.train import Trainer, load_config
+
+def run_pinned(args: argparse.Namespace, seed: int, cores) -> tuple:
+    """In a fresh process: takes a free core from the queue `cores`, runs, gives it back."""
+    core = cores.get()
+    try:
+        # Before jax is imported in this process.
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {core})
+        return run_seed(args, seed)
+    finally:
+        cores.put(core)
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> tuple:
+    from alphadev.train import Trainer, load_config
+
+    config = load_config(args.game, args.config, seed=seed, minutes=args.minutes, planner=args.planner)
+    out = f"runs/tts-{args.game}-{args.planner}-seed{seed}"
+    if args.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    trainer = Trainer(config, out, quiet=True)
+    best = trainer.train()
+    metrics = trainer.run.metrics()
+    elapsed = metrics["elapsed_s"][-1] if metrics else 0.0
+    solved_at = next((t for t, length in zip(metrics.get("elapsed_s", []), metrics.get("best_length", []))
+                      if config.target_length and 0 < length <= config.target_length), None)
+    counters = trainer.state["counters"]
+    row = (args.game, args.planner, seed, f"{solved_at:.0f}" if solved_at is not None else "-",
+           int(counters[1]), int(counters[2]), best.length if best else "-", f"{elapsed:.0f}")
+    print(f"seed {seed}: best {row[6]}, {row[7]} s", flush=True)
+    return row
 
 
 def main() -> None:
@@ -20,24 +57,20 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--planner", default="exact", choices=["exact", "muzero"])
     parser.add_argument("--minutes", type=float)
+    parser.add_argument("--config", help="a JSON config (default experiments/configs/GAME.json)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one pinned process each")
     parser.add_argument("--fresh", action="store_true", help="delete earlier runs of these seeds first")
     args = parser.parse_args()
-    rows = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        config = load_config(args.game, seed=seed, minutes=args.minutes, planner=args.planner)
-        out = f"runs/tts-{args.game}-{args.planner}-seed{seed}"
-        if args.fresh:
-            shutil.rmtree(out, ignore_errors=True)
-        trainer = Trainer(config, out, quiet=True)
-        best = trainer.train()
-        metrics = trainer.run.metrics()
-        elapsed = metrics["elapsed_s"][-1] if metrics else 0.0
-        solved_at = next((t for t, length in zip(metrics.get("elapsed_s", []), metrics.get("best_length", []))
-                          if config.target_length and 0 < length <= config.target_length), None)
-        counters = trainer.state["counters"]
-        rows.append((args.game, args.planner, seed, f"{solved_at:.0f}" if solved_at is not None else "-",
-                     int(counters[1]), int(counters[2]), best.length if best else "-", f"{elapsed:.0f}"))
-        print(f"seed {seed}: best {rows[-1][6]}, {rows[-1][7]} s", flush=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.jobs > 1:
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager, context.Pool(args.jobs, maxtasksperchild=1) as pool:
+            cores = manager.Queue()
+            for core in range(args.jobs):
+                cores.put(core % (os.cpu_count() or 1))
+            rows = pool.starmap(run_pinned, [(args, s, cores) for s in seeds])
+    else:
+        rows = [run_seed(args, s) for s in seeds]
     print(f"\n{'game':<10}{'planner':<9}{'seed':>5}{'s to target':>13}{'episodes':>10}{'expansions':>12}"
           f"{'best length':>13}{'ran s':>8}")
     for r in rows:

@@ -1,0 +1,141 @@
+"""An explorer's archive of program prefixes that self-play episodes may start from.
+
+Search from the empty program alone does not get deep enough on sort3: the agent's episodes
+stall at about 0.7 of the items, while a beam that keeps the best few hundred distinct states
+at each program length finds a correct program (SEARCH-NOTES.md; README). The archive gives
+the agent that breadth, Go-Explore style: it keeps, for each program length, the `width`
+distinct states (by `Game.fingerprint`; a shorter prefix to the same state replaces a longer
+one) with the highest correctness return so far (`Game.earned`), harvested from the nodes of
+every self-play search (a beam's breadth: each search expands the best children of its root); part
+of each self-play batch then starts from cells drawn from it, less often from cells already
+drawn often. The search, its prior and value, and the learning are unchanged: an episode from
+a cell is an episode of the same game whose first moves were replayed, and its value targets
+(returns from the states it visits) are as valid as any.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from alphadev.selfplay import Cells
+
+
+class Archive:
+    """Cells: distinct non-terminal states, each with the moves reaching it and its score.
+
+    Args:
+      width: cells kept per program length (move count).
+      max_moves: the game's `max_moves` (the length of a move list).
+      value_weight: cells rank by earned + value_weight x the search's value of the state (its
+        estimate of the return still to come, learned); 0 ranks by what was earned alone.
+      seed: for tie-breaking and drawing cells.
+    """
+
+    def __init__(self, width: int, max_moves: int, *, value_weight: float = 0.0, seed: int = 0):
+        if width < 1:
+            raise ValueError(f"archive width must be at least 1, not {width}")
+        self.width, self.max_moves, self.value_weight = width, max_moves, value_weight
+        self.rng = np.random.default_rng(seed)
+        # fingerprint -> [moves (int32 array), score (earned), rank, tie-break, times drawn]
+        self.cells: dict[int, list] = {}
+        self.depths: list[set[int]] = [set() for _ in range(max_moves + 1)]
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def add(self, cells: Cells) -> int:
+        """Takes in the states a batch of searches reached.
+
+        Args:
+          cells: `Cells` with any leading axes (self-play's [T, B, N]).
+        Returns:
+          How many cells the archive grew by.
+        """
+        cells = jax.device_get(cells)
+        alive = np.asarray(cells.alive).reshape(-1)
+        fps = np.asarray(cells.fingerprints).reshape(-1, 2)[alive].astype(np.uint64)
+        keys = (fps[:, 0] << np.uint64(32)) | fps[:, 1]
+        depth = np.asarray(cells.depth).reshape(-1)[alive]
+        scores = np.asarray(cells.scores).reshape(-1)[alive]
+        ranks = scores + self.value_weight * np.asarray(cells.values).reshape(-1)[alive]
+        moves = np.asarray(cells.moves).reshape(-1, self.max_moves)[alive]
+        # One candidate per state, its shortest prefix; then per length only what could rank.
+        order = np.lexsort((depth, keys))
+        first = order[np.r_[True, keys[order][1:] != keys[order][:-1]]] if len(order) else order
+        ties = self.rng.random(len(first))
+        keep = []
+        for d in np.unique(depth[first]):
+            at = first[depth[first] == d]
+            rank = np.lexsort((ties[depth[first] == d], -ranks[at]))
+            keep.extend(at[rank[: self.width]])
+        before, touched = len(self.cells), set()
+        for i in keep:
+            key, d = int(keys[i]), int(depth[i])
+            old = self.cells.get(key)
+            if old is not None and len(old[0]) <= d:
+                continue
+            if old is not None:
+                self.depths[len(old[0])].discard(key)
+            self.cells[key] = [moves[i, :d].copy(), float(scores[i]), float(ranks[i]), self.rng.random(), 0]
+            self.depths[d].add(key)
+            touched.add(d)
+        for d in touched:
+            at = self.depths[d]
+            if len(at) > self.width:
+                ranked = sorted(at, key=lambda k: (-self.cells[k][2], self.cells[k][3]))
+                for k in ranked[self.width:]:
+                    at.discard(k)
+                    del self.cells[k]
+        return len(self.cells) - before
+
+    def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draws n cells, with weight 1/sqrt(1 + times drawn before).
+
+        Returns:
+          ([n, max_moves] int32 moves, -1 past each prefix; [n] their scores).
+        """
+        if not self.cells:
+            raise ValueError("the archive is empty")
+        keys = list(self.cells)
+        drawn = np.array([self.cells[k][4] for k in keys], np.float64)
+        weights = 1.0 / np.sqrt(1.0 + drawn)
+        pick = self.rng.choice(len(keys), n, p=weights / weights.sum())
+        moves = np.full((n, self.max_moves), -1, np.int32)
+        scores = np.zeros(n, np.float32)
+        for row, i in enumerate(pick):
+            cell = self.cells[keys[i]]
+            moves[row, : len(cell[0])] = cell[0]
+            scores[row] = cell[1]
+            cell[4] += 1
+        return moves, scores
+
+    def best_score(self) -> float:
+        return max((c[1] for c in self.cells.values()), default=0.0)
+
+    # -- persistence (beside the checkpoints, so a resumed run keeps its archive) ------------
+
+    def save(self, path: str | Path) -> None:
+        keys = list(self.cells)
+        moves = np.full((len(keys), self.max_moves), -1, np.int32)
+        for row, k in enumerate(keys):
+            moves[row, : len(self.cells[k][0])] = self.cells[k][0]
+        tmp = Path(path).with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys, np.uint64), moves=moves,
+                 scores=np.array([self.cells[k][1] for k in keys], np.float64),
+                 ranks=np.array([self.cells[k][2] for k in keys], np.float64),
+                 ties=np.array([self.cells[k][3] for k in keys], np.float64),
+                 drawn=np.array([self.cells[k][4] for k in keys], np.int64))
+        tmp.replace(path)
+
+    def load(self, path: str | Path) -> None:
+        data = np.load(path)
+        self.cells.clear()
+        for cells in self.depths:
+            cells.clear()
+        columns = (data["keys"], data["moves"], data["scores"], data["ranks"], data["ties"], data["drawn"])
+        for key, row, score, rank, tie, drawn in zip(*columns):
+            prefix = row[row >= 0]
+            self.cells[int(key)] = [prefix, float(score), float(rank), float(tie), int(drawn)]
+            self.depths[len(prefix)].add(int(key))

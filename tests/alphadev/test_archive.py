@@ -1,0 +1,94 @@
+"""The explorer's archive: harvested cells replay to their states, widths hold, runs resume it."""
+import jax
+import numpy as np
+import pytest
+
+import games
+from alphadev import networks as N
+from alphadev.archive import Archive
+from alphadev.search import Search, SearchConfig
+from alphadev.selfplay import Cells, make_selfplay
+from alphadev.train import Trainer, load_config
+
+NET = N.NetConfig(dim=16, layers=1, heads=2)
+
+
+@pytest.fixture(scope="module")
+def harvested():
+    game = games.make("sort3", shaping_weight=1.0)
+    net, obs = N.make(game, NET)
+    params = N.init(net, obs, game, jax.random.PRNGKey(0))
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=8))
+    play = make_selfplay(game, search, 4, harvest=True)
+    return game, play, play(params, jax.random.PRNGKey(1)), params
+
+
+def _key(fp):
+    fp = np.asarray(fp).astype(np.uint64)
+    return int((fp[0] << np.uint64(32)) | fp[1])
+
+
+def test_cells_replay_to_their_fingerprint_depth_and_score(harvested):
+    game, _, traj, _ = harvested
+    archive = Archive(3, game.max_moves)
+    assert archive.add(traj.cells) == len(archive) > 3
+    assert max(len(d) for d in archive.depths) <= 3
+    replay = jax.jit(game.from_moves)
+    fingerprint, earned = jax.jit(game.fingerprint), jax.jit(game.earned)
+    for key, (moves, score, _, _, _) in archive.cells.items():
+        row = np.full(game.max_moves, -1, np.int32)
+        row[: len(moves)] = moves
+        state = replay(row)
+        assert _key(fingerprint(state)) == key and int(state.n_moves) == len(moves)
+        assert not bool(state.terminated)
+        assert abs(float(earned(state)) - score) < 1e-5
+
+
+def test_the_shortest_path_to_a_state_is_kept_and_each_length_keeps_its_best(harvested):
+    game = harvested[0]
+    M = game.max_moves
+
+    def cells(keys, depths, scores, values=None):
+        moves = np.stack([np.r_[np.arange(d), -np.ones(M - d)] for d in depths]).astype(np.int32)
+        fps = np.stack([np.zeros(len(keys)), keys], -1).astype(np.uint32)
+        return Cells(moves=moves, depth=np.array(depths), fingerprints=fps, scores=np.array(scores, np.float32),
+                     values=np.zeros(len(keys), np.float32) if values is None else np.array(values, np.float32),
+                     alive=np.ones(len(keys), bool))
+
+    archive = Archive(2, M)
+    archive.add(cells([7, 7, 8], [5, 3, 3], [1.0, 1.0, 0.5]))
+    assert sorted(len(c[0]) for c in archive.cells.values()) == [3, 3]
+    archive.add(cells([9, 10, 7], [3, 3, 2], [2.0, 0.1, 1.0]))
+    # Length 3 keeps its best two (9 and 7 moved to length 2, so 9 and 8); 7 lives at length 2.
+    assert sorted(archive.depths[3]) == [8, 9] and archive.depths[2] == {7}
+    moves, scores = archive.sample(6)
+    assert moves.shape == (6, M) and set(scores) <= {2.0, 1.0, 0.5}
+    assert all((row[: (row >= 0).sum()] >= 0).all() for row in moves)  # -1 only past the prefix
+    assert sum(c[4] for c in archive.cells.values()) == 6
+    # With the search's value in the rank, a state that earned less but promises more stays.
+    for weight, kept in ((0.0, {1}), (1.0, {2})):
+        archive = Archive(1, M, value_weight=weight)
+        archive.add(cells([1, 2], [4, 4], [0.5, 0.4], values=[0.0, 0.3]))
+        assert archive.depths[4] == kept
+
+
+def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, tmp_path):
+    game, play, traj, params = harvested
+    archive = Archive(4, game.max_moves)
+    archive.add(traj.cells)
+    starts, _ = archive.sample(4)
+    started = jax.device_get(play(params, jax.random.PRNGKey(2), starts))
+    depth = (starts >= 0).sum(1)
+    # Each episode's program begins with its cell's moves.
+    for b in range(4):
+        np.testing.assert_array_equal(started.final.moves[b, : depth[b]], starts[b, : depth[b]])
+    assert (started.final.n_moves >= depth).all()
+
+    config = load_config("sort3", target_length=0, selfplay_batch=4, checkpoint_every=1, archive_width=4,
+                         archive_fraction=0.5, net={"dim": 16, "layers": 1, "heads": 2},
+                         search={"simulations": 4, "max_considered_actions": 4}, learner={"batch": 8, "steps_per_iteration": 1})
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    trainer.train(max_iterations=2)
+    assert len(trainer.archive) > 0 and (trainer._starts() >= 0).any()
+    again = Trainer(config, tmp_path / "run", quiet=True)
+    assert again.restore() and again.archive.cells.keys() == trainer.archive.cells.keys()
