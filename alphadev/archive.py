@@ -1,16 +1,18 @@
 """An explorer's archive of program prefixes that self-play episodes may start from.
 
 Search from the empty program alone does not get deep enough on sort3: the agent's episodes
-stall at about 0.7 of the items, while a beam that keeps the best few hundred distinct states
-at each program length finds a correct program (SEARCH-NOTES.md; README). The archive gives
-the agent that breadth, Go-Explore style: it keeps, for each program length, the `width`
-distinct states (by `Game.fingerprint`; a shorter prefix to the same state replaces a longer
-one) with the highest correctness return so far (`Game.earned`), harvested from the nodes of
-every self-play search (a beam's breadth: each search expands the best children of its root); part
-of each self-play batch then starts from cells drawn from it, less often from cells already
-drawn often. The search, its prior and value, and the learning are unchanged: an episode from
-a cell is an episode of the same game whose first moves were replayed, and its value targets
-(returns from the states it visits) are as valid as any.
+stalled at about 0.7 of the items, while a beam that keeps the best hundred distinct states at
+each program length finds a correct program (README). The archive gives the agent that
+breadth, Go-Explore style. For each program length it keeps the `width` distinct states (by
+`Game.fingerprint`; a shorter prefix to the same state replaces a longer one) that rank
+highest by correctness return so far (`Game.earned`) plus `value_weight` x the search's value
+of the state (the network's estimate of what is still to come). They are harvested from the
+nodes of every self-play search, which gives a beam's breadth: each search expands the best
+children of its root. Part of each self-play batch then starts from cells drawn from it, less
+often from cells drawn often before. The search, its prior and value, and the learning are
+unchanged: an episode from a cell is an episode of the same game whose first moves were
+replayed, and its value targets (returns from the states it visits) are as valid as any.
+A cell's rank is fixed when it enters (the value it had then).
 """
 from __future__ import annotations
 
