@@ -113,9 +113,6 @@ class Archive:
             cell[4] += 1
         return moves, scores
 
-    def best_score(self) -> float:
-        return max((c[1] for c in self.cells.values()), default=0.0)
-
     # -- persistence (beside the checkpoints, so a resumed run keeps its archive) ------------
 
     def save(self, path: str | Path) -> None:

@@ -62,6 +62,8 @@ class TrainConfig:
     game_config: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        if self.archive_width < 0:
+            raise ValueError(f"archive_width must be 0 (off) or more, not {self.archive_width}")
         if not 0.0 <= self.archive_fraction <= 1.0:
             raise ValueError(f"archive_fraction must be in [0, 1], not {self.archive_fraction}")
 
@@ -130,8 +132,10 @@ class Trainer:
         self.replay = Replay(config.replay_episodes, td_steps=config.td_steps, max_backup=config.max_backup, seed=config.seed)
         self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
                                           options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-        self.archive = Archive(config.archive_width, self.game.max_moves,
-                                                         value_weight=config.archive_value_weight, seed=config.seed) if config.archive_width else None
+        self.archive = None
+        if config.archive_width:
+            self.archive = Archive(config.archive_width, self.game.max_moves,
+                                   value_weight=config.archive_value_weight, seed=config.seed)
         self.archive_path = Path(out) / "archive.npz"
         self.best = self.run.best()
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")

@@ -99,6 +99,8 @@ def test_bad_configs_are_one_line_errors(tmp_path):
     bad.write_text('{"search": {"planner": "alphago"}}')
     with pytest.raises(ConfigError, match="planner must be"):
         load_config("sort3", str(bad))
+    with pytest.raises(ConfigError, match="archive_fraction must be"):
+        load_config("sort3", archive_fraction=2.0)
 
 
 def _metrics(run):
