@@ -16,12 +16,22 @@ A cell's rank is fixed when it enters (the value it had then).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from alphadev.selfplay import Cells
+
+
+@dataclasses.dataclass
+class Cell:
+    moves: np.ndarray   # [depth] int32, the moves that reach the state
+    score: float        # return earned on the way (Game.earned)
+    rank: float         # score + value_weight x the search's value when it entered
+    tie: float          # random tie-break among equal ranks
+    drawn: int = 0      # times drawn as a start
 
 
 class Archive:
@@ -40,8 +50,7 @@ class Archive:
             raise ValueError(f"archive width must be at least 1, not {width}")
         self.width, self.max_moves, self.value_weight = width, max_moves, value_weight
         self.rng = np.random.default_rng(seed)
-        # fingerprint -> [moves (int32 array), score (earned), rank, tie-break, times drawn]
-        self.cells: dict[int, list] = {}
+        self.cells: dict[int, Cell] = {}  # by fingerprint
         self.depths: list[set[int]] = [set() for _ in range(max_moves + 1)]
 
     def __len__(self) -> int:
@@ -76,17 +85,17 @@ class Archive:
         for i in keep:
             key, d = int(keys[i]), int(depth[i])
             old = self.cells.get(key)
-            if old is not None and len(old[0]) <= d:
+            if old is not None and len(old.moves) <= d:
                 continue
             if old is not None:
-                self.depths[len(old[0])].discard(key)
-            self.cells[key] = [moves[i, :d].copy(), float(scores[i]), float(ranks[i]), self.rng.random(), 0]
+                self.depths[len(old.moves)].discard(key)
+            self.cells[key] = Cell(moves[i, :d].copy(), float(scores[i]), float(ranks[i]), self.rng.random())
             self.depths[d].add(key)
             touched.add(d)
         for d in touched:
             at = self.depths[d]
             if len(at) > self.width:
-                ranked = sorted(at, key=lambda k: (-self.cells[k][2], self.cells[k][3]))
+                ranked = sorted(at, key=lambda k: (-self.cells[k].rank, self.cells[k].tie))
                 for k in ranked[self.width:]:
                     at.discard(k)
                     del self.cells[k]
@@ -101,31 +110,29 @@ class Archive:
         if not self.cells:
             raise ValueError("the archive is empty")
         keys = list(self.cells)
-        drawn = np.array([self.cells[k][4] for k in keys], np.float64)
+        drawn = np.array([self.cells[k].drawn for k in keys], np.float64)
         weights = 1.0 / np.sqrt(1.0 + drawn)
         pick = self.rng.choice(len(keys), n, p=weights / weights.sum())
         moves = np.full((n, self.max_moves), -1, np.int32)
         scores = np.zeros(n, np.float32)
         for row, i in enumerate(pick):
             cell = self.cells[keys[i]]
-            moves[row, : len(cell[0])] = cell[0]
-            scores[row] = cell[1]
-            cell[4] += 1
+            moves[row, : len(cell.moves)] = cell.moves
+            scores[row] = cell.score
+            cell.drawn += 1
         return moves, scores
 
     # -- persistence (beside the checkpoints, so a resumed run keeps its archive) ------------
 
     def save(self, path: str | Path) -> None:
-        keys = list(self.cells)
-        moves = np.full((len(keys), self.max_moves), -1, np.int32)
-        for row, k in enumerate(keys):
-            moves[row, : len(self.cells[k][0])] = self.cells[k][0]
+        cells = list(self.cells.values())
+        moves = np.full((len(cells), self.max_moves), -1, np.int32)
+        for row, cell in enumerate(cells):
+            moves[row, : len(cell.moves)] = cell.moves
+        column = lambda name, dtype: np.array([getattr(c, name) for c in cells], dtype)
         tmp = Path(path).with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(keys, np.uint64), moves=moves,
-                 scores=np.array([self.cells[k][1] for k in keys], np.float64),
-                 ranks=np.array([self.cells[k][2] for k in keys], np.float64),
-                 ties=np.array([self.cells[k][3] for k in keys], np.float64),
-                 drawn=np.array([self.cells[k][4] for k in keys], np.int64))
+        np.savez(tmp, keys=np.array(list(self.cells), np.uint64), moves=moves, scores=column("score", np.float64),
+                 ranks=column("rank", np.float64), ties=column("tie", np.float64), drawn=column("drawn", np.int64))
         tmp.replace(path)
 
     def load(self, path: str | Path) -> None:
@@ -136,5 +143,5 @@ class Archive:
         columns = (data["keys"], data["moves"], data["scores"], data["ranks"], data["ties"], data["drawn"])
         for key, row, score, rank, tie, drawn in zip(*columns):
             prefix = row[row >= 0]
-            self.cells[int(key)] = [prefix, float(score), float(rank), float(tie), int(drawn)]
+            self.cells[int(key)] = Cell(prefix, float(score), float(rank), float(tie), int(drawn))
             self.depths[len(prefix)].add(int(key))

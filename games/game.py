@@ -15,6 +15,7 @@ also ends at `max_length` instructions or when no move is legal. Batch with `jax
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -278,13 +279,13 @@ class Game:
         cw = self.config.correctness_weight
         return cw * (state.items - start[0] + self.config.shaping_weight * (state.potential - start[1]))
 
-    @property
+    @functools.cached_property
     def _start(self) -> tuple[float, float]:
-        if not hasattr(self, "_start_values"):  # once, eagerly, even when first asked under a trace
-            with jax.ensure_compile_time_eval():
-                s = self.init()
-                self._start_values = (float(s.items), float(s.potential))
-        return self._start_values
+        # Eagerly, even when first asked under a trace; not in __init__, where it would add
+        # seconds of op compilation to every game built.
+        with jax.ensure_compile_time_eval():
+            s = self.init()
+            return float(s.items), float(s.potential)
 
     def fingerprint(self, state: State) -> jax.Array:
         """[2] uint32: a 64-bit hash of everything a state's future depends on except its length.

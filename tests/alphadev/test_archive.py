@@ -35,7 +35,8 @@ def test_cells_replay_to_their_fingerprint_depth_and_score(harvested):
     assert max(len(d) for d in archive.depths) <= 3
     replay = jax.jit(game.from_moves)
     fingerprint, earned = jax.jit(game.fingerprint), jax.jit(game.earned)
-    for key, (moves, score, _, _, _) in archive.cells.items():
+    for key, cell in archive.cells.items():
+        moves, score = cell.moves, cell.score
         row = np.full(game.max_moves, -1, np.int32)
         row[: len(moves)] = moves
         state = replay(row)
@@ -57,14 +58,14 @@ def test_the_shortest_path_to_a_state_is_kept_and_each_length_keeps_its_best(har
 
     archive = Archive(2, M)
     archive.add(cells([7, 7, 8], [5, 3, 3], [1.0, 1.0, 0.5]))
-    assert sorted(len(c[0]) for c in archive.cells.values()) == [3, 3]
+    assert sorted(len(c.moves) for c in archive.cells.values()) == [3, 3]
     archive.add(cells([9, 10, 7], [3, 3, 2], [2.0, 0.1, 1.0]))
     # Length 3 keeps its best two (9 and 7 moved to length 2, so 9 and 8); 7 lives at length 2.
     assert sorted(archive.depths[3]) == [8, 9] and archive.depths[2] == {7}
     moves, scores = archive.sample(6)
     assert moves.shape == (6, M) and set(scores) <= {2.0, 1.0, 0.5}
     assert all((row[: (row >= 0).sum()] >= 0).all() for row in moves)  # -1 only past the prefix
-    assert sum(c[4] for c in archive.cells.values()) == 6
+    assert sum(c.drawn for c in archive.cells.values()) == 6
     # With the search's value in the rank, a state that earned less but promises more stays.
     for weight, kept in ((0.0, {1}), (1.0, {2})):
         archive = Archive(1, M, value_weight=weight)
