@@ -25,6 +25,8 @@ class Trajectory:
         best visited move; -inf where no move was visited), for max-backup value targets.
       cells: `Cells` [T, B, N] of every search's tree nodes with `make_selfplay(harvest=True)`
         (for the explorer's archive); None otherwise.
+      children: `Cells` [B, A] of every move from each episode's start state with
+        `make_selfplay(harvest=True)` (the archive's beam-like breadth); None otherwise.
       final: `games.State` [B] after the last move.
     """
     obs: dict
@@ -36,6 +38,7 @@ class Trajectory:
     values: jax.Array
     best_q: jax.Array
     cells: "Cells | None"
+    children: "Cells | None"
     final: games.State
 
 
@@ -67,6 +70,24 @@ def tree_cells(game: games.Game, search: Search, tree) -> Cells:
                  scores=both(game.earned), values=tree.node_values, alive=(tree.node_visits > 0) & ~nodes.terminated)
 
 
+def child_cells(game: games.Game, search: Search, params, states: games.State) -> Cells:
+    """The `Cells` [B, A] of every move from a batch of states [B].
+
+    A search expands only the moves its prior and noise favour; a move the policy has learned to
+    dislike would never reach the archive that way. Stepping every legal move from the states an
+    episode starts in (as a beam would) keeps the archive's breadth independent of the policy.
+    The cost is one network call per move, B x A once per episode.
+    """
+    moves = jnp.arange(game.num_actions)
+    kids = jax.vmap(lambda s: jax.vmap(lambda a: game.step(s, a))(moves))(states)  # [B, A]
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), kids)
+    unflat = lambda x: x.reshape(kids.n_moves.shape + x.shape[1:])
+    both = lambda f: unflat(jax.vmap(f)(flat))
+    alive = states.legal_action_mask & ~states.terminated[:, None] & ~kids.terminated
+    return Cells(moves=kids.moves, depth=kids.n_moves, fingerprints=both(game.fingerprint), scores=both(game.earned),
+                 values=unflat(search.values(params, flat)), alive=alive)
+
+
 def best_root_q(tree) -> jax.Array:
     """[B] the largest Q (reward + discount x value) among the root's visited moves."""
     root = jnp.zeros(tree.node_visits.shape[0], jnp.int32)
@@ -92,7 +113,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
       epsilon: the chance of playing a uniformly random legal move instead.
       head_values: record the network's two value heads at every state (`Trajectory.values`,
         for n-step targets); zeros otherwise, which spares a network call per move.
-      harvest: record every search tree's nodes as `Trajectory.cells`.
+      harvest: record every search tree's nodes as `Trajectory.cells`, and every move from
+        each episode's start as `Trajectory.children`.
     """
 
     def choose(key, out, legal):
@@ -108,6 +130,7 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
 
     def play(params, key, starts):
         states = jax.vmap(game.from_moves)(starts)
+        children = child_cells(game, search, params, states) if harvest else None
 
         def move(states, key):
             k_search, k_choose = jax.random.split(key)
@@ -124,7 +147,7 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
 
         final, (obs, actions, policy, rewards, latency, valid, values, best_q, cells) = jax.lax.scan(
             move, states, jax.random.split(key, game.max_moves))
-        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, cells, final)
+        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, cells, children, final)
 
     jitted = jax.jit(play)
     empty = jnp.full((batch, game.max_moves), -1, jnp.int32)

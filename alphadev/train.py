@@ -227,6 +227,7 @@ class Trainer:
             self.replay.add(traj)
             if self.archive is not None:
                 self.archive.add(traj.cells)
+                self.archive.add(traj.children)
             self._consider(traj)
             losses = []
             for _ in range(cfg.learner.steps_per_iteration):

@@ -82,7 +82,7 @@ def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
         state = game.step(state, jnp.int32(a))
     final = jax.tree_util.tree_map(lambda x: x[None], state)
     trainer._consider(Trajectory(obs={}, actions=None, policy=None, rewards=None, latency_rewards=None,
-                                 valid=None, values=None, best_q=None, cells=None, final=final))
+                                 valid=None, values=None, best_q=None, cells=None, children=None, final=final))
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["length"] == 8 and best["game"] == "sort2" and best["latency"]["cycles"] > 0
     assert best["source"].startswith("alphadev train") and best["seed"] == config.seed
@@ -137,7 +137,7 @@ def _fake_trajectory(rewards, valid, values, best_q):
     T, B = rewards.shape
     return Trajectory(obs={"x": np.zeros((T, B, 1), np.float32)}, actions=np.zeros((T, B), np.int32),
                       policy=np.zeros((T, B, 2), np.float32), rewards=rewards,
-                      latency_rewards=np.zeros_like(rewards), valid=valid, values=values, best_q=best_q, cells=None,
+                      latency_rewards=np.zeros_like(rewards), valid=valid, values=values, best_q=best_q, cells=None, children=None,
                       final=None)
 
 

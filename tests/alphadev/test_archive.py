@@ -9,6 +9,7 @@ from alphadev.archive import Archive
 from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Cells, make_selfplay
 from alphadev.train import Trainer, load_config
+from games.references import sorting_network
 
 NET = N.NetConfig(dim=16, layers=1, heads=2)
 
@@ -43,6 +44,29 @@ def test_cells_replay_to_their_fingerprint_depth_and_score(harvested):
         assert _key(fingerprint(state)) == key and int(state.n_moves) == len(moves)
         assert not bool(state.terminated)
         assert abs(float(earned(state)) - score) < 1e-5
+
+
+def test_children_are_every_legal_move_from_each_start(harvested):
+    game, play, _, params = harvested
+    deep = game.moves_for(sorting_network(3))
+    starts = np.full((4, game.max_moves), -1, np.int32)  # the empty program, then 1-3 moves of a sort3
+    for row in range(4):
+        starts[row, :row] = deep[:row]
+    children = jax.device_get(play(params, jax.random.PRNGKey(2), starts).children)
+    legal = np.asarray(jax.vmap(game.from_moves)(starts).legal_action_mask)
+    depth = np.broadcast_to(np.array([1, 2, 3, 4])[:, None], legal.shape)
+    assert (children.depth[children.alive] == depth[children.alive]).all()
+    replay, fingerprint, earned = jax.jit(game.from_moves), jax.jit(game.fingerprint), jax.jit(game.earned)
+    for b in range(4):
+        assert children.alive[b].any()
+        for a in range(game.num_actions):
+            moves = children.moves[b, a]
+            assert (moves[: b] == starts[b, : b]).all() and moves[b] == a
+            state = replay(moves)
+            assert children.alive[b, a] == (legal[b, a] and not bool(state.terminated))
+            if children.alive[b, a]:
+                assert _key(fingerprint(state)) == _key(children.fingerprints[b, a])
+                assert abs(float(earned(state)) - children.scores[b, a]) < 1e-5
 
 
 def test_the_shortest_path_to_a_state_is_kept_and_each_length_keeps_its_best(harvested):
