@@ -9,9 +9,10 @@ highest by correctness return so far (`Game.earned`) plus `value_weight` x the s
 of the state (the network's estimate of what is still to come). They are harvested from the
 nodes of every self-play search and from every legal move out of each episode's start
 (`selfplay.child_cells`), which gives a beam's breadth whatever the policy favours. Part of
-each self-play batch then starts from cells drawn from it, less often from cells drawn often. The search, its prior and value, and the learning are
-unchanged: an episode from a cell is an episode of the same game whose first moves were
-replayed, and its value targets (returns from the states it visits) are as valid as any.
+each self-play batch then starts from cells drawn from it, less often from cells drawn often.
+The search, its prior and value, and the learning are unchanged: an episode from a cell is an
+episode of the same game whose first moves were replayed, and its value targets (returns from
+the states it visits) are as valid as any.
 A cell's rank is fixed when it enters (the value it had then).
 """
 from __future__ import annotations
