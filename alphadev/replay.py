@@ -19,6 +19,27 @@ import numpy as np
 from alphadev.selfplay import Trajectory
 
 
+def _available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(need: float, capacity: int) -> None:
+    # The buffer's pages are committed as it fills, so an oversized one would be killed by the
+    # kernel's OOM killer after many minutes of training; fail now, with a message instead.
+    available = _available_bytes()
+    if available is not None and need > 0.8 * available:
+        raise ValueError(f"a replay buffer of {capacity} episodes needs {need / 1e9:.1f} GB, more than 80% of the "
+                         f"{available / 1e9:.1f} GB of memory available; lower replay_episodes in the config")
+
+
 class Replay:
     def __init__(self, capacity: int, *, td_steps: int = 0, max_backup: bool = False, seed: int = 0):
         if td_steps < 0:
@@ -51,6 +72,8 @@ class Replay:
                        policy=batch_first(traj.policy), rewards=rewards, returns=returns, valid=valid)
         b = episode["actions"].shape[0]
         if self.data is None:
+            per_episode = sum(x.nbytes for x in jax.tree_util.tree_leaves(episode)) / b
+            _check_memory(self.capacity * per_episode, self.capacity)
             self.data = jax.tree_util.tree_map(lambda x: np.zeros((self.capacity,) + x.shape[1:], x.dtype), episode)
         idx = (self.next + np.arange(b)) % self.capacity
         for store, new in zip(jax.tree_util.tree_leaves(self.data), jax.tree_util.tree_leaves(episode)):

@@ -158,6 +158,14 @@ def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
     np.testing.assert_allclose(targets["max"], [5, 6, 7, 0])
 
 
+def test_a_replay_buffer_larger_than_memory_is_a_clear_error():
+    rewards, valid = np.zeros((4, 1), np.float32), np.ones((4, 1), bool)
+    replay = Replay(10**12)  # about 100 TB of episodes
+    with pytest.raises(ValueError, match="replay buffer of 1000000000000 episodes needs .* lower replay_episodes"):
+        replay.add(_fake_trajectory(rewards, valid, np.zeros((4, 1, 2), np.float32), rewards))
+    assert replay.data is None and replay.size == 0
+
+
 def test_exploring_selfplay_plays_legal_moves(sort3):
     game, net, obs, params = sort3
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
