@@ -55,11 +55,6 @@ class Search:
         _, _, value = self.net.apply(params, jax.vmap(self.observer)(states))
         return jnp.stack([N.expectation(value[..., k, :], self.net_config) for k in range(2)], axis=-1)
 
-    def values(self, params, states: games.State) -> jax.Array:
-        """[B] the network's value (both heads summed, as the search uses it) of a batch of states."""
-        _, _, value = self.net.apply(params, jax.vmap(self.observer)(states))
-        return self._value(value)
-
     def node_states(self, tree) -> games.State:
         """The game states [B, N] of a search tree's nodes (a node never expanded holds zeros)."""
         return tree.embeddings if self.config.planner == "exact" else tree.embeddings[1]

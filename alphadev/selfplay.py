@@ -85,7 +85,7 @@ def child_cells(game: games.Game, search: Search, params, states: games.State) -
     both = lambda f: unflat(jax.vmap(f)(flat))
     alive = states.legal_action_mask & ~states.terminated[:, None] & ~kids.terminated
     return Cells(moves=kids.moves, depth=kids.n_moves, fingerprints=both(game.fingerprint), scores=both(game.earned),
-                 values=unflat(search.values(params, flat)), alive=alive)
+                 values=unflat(search.head_values(params, flat).sum(-1)), alive=alive)  # as the search sums them
 
 
 def best_root_q(tree) -> jax.Array:
