@@ -51,7 +51,7 @@ class Replay:
 
     def add(self, traj: Trajectory) -> None:
         """Adds the B episodes of a trajectory (host copies, batch first)."""
-        traj = jax.device_get(traj)
+        traj = jax.device_get(traj.replace(cells=None, children=None))  # the archive's, not the learner's
         batch_first = lambda x: np.swapaxes(np.asarray(x), 0, 1)
         rewards, latency, valid = (batch_first(x) for x in (traj.rewards, traj.latency_rewards, traj.valid))
         rewards, latency = rewards * valid, latency * valid

@@ -82,9 +82,10 @@ def child_cells(game: games.Game, search: Search, params, states: games.State) -
     kids = jax.vmap(lambda s: jax.vmap(lambda a: game.step(s, a))(moves))(states)  # [B, A]
     flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), kids)
     unflat = lambda x: x.reshape(kids.n_moves.shape + x.shape[1:])
-    both = lambda f: unflat(jax.vmap(f)(flat))
+    per_child = lambda f: unflat(jax.vmap(f)(flat))
     alive = states.legal_action_mask & ~states.terminated[:, None] & ~kids.terminated
-    return Cells(moves=kids.moves, depth=kids.n_moves, fingerprints=both(game.fingerprint), scores=both(game.earned),
+    return Cells(moves=kids.moves, depth=kids.n_moves, fingerprints=per_child(game.fingerprint),
+                 scores=per_child(game.earned),
                  values=unflat(search.head_values(params, flat).sum(-1)), alive=alive)  # as the search sums them
 
 
