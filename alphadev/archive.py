@@ -13,12 +13,14 @@ each self-play batch then starts from cells drawn from it, less often from cells
 The search, its prior and value, and the learning are unchanged: an episode from a cell is an
 episode of the same game whose first moves were replayed, and its value targets (returns from
 the states it visits) are as valid as any.
-A cell's rank is fixed when it enters (the value it had then).
+A cell's rank is fixed when it enters (the value it had then) unless `rerank` ranks the archive
+again with the current network, which the trainer does every `archive_rerank_every` iterations.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import jax
 import numpy as np
@@ -101,6 +103,26 @@ class Archive:
                     at.discard(k)
                     del self.cells[k]
         return len(self.cells) - before
+
+    def rerank(self, value_of: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Ranks every cell again by its score + value_weight x `value_of` its state now.
+
+        A cell's value is the search's estimate when it entered; early in a run that is the
+        estimate of a barely trained network, and a cell it overrated would otherwise hold its
+        place against every later candidate ranked by a better one.
+
+        Args:
+          value_of: ([N, max_moves] int32 moves, -1 past each prefix) -> [N] values.
+        """
+        if not self.cells or not self.value_weight:
+            return
+        cells = list(self.cells.values())
+        moves = np.full((len(cells), self.max_moves), -1, np.int32)
+        for row, cell in enumerate(cells):
+            moves[row, : len(cell.moves)] = cell.moves
+        values = np.asarray(value_of(moves), np.float64)
+        for cell, value in zip(cells, values):
+            cell.rank = cell.score + self.value_weight * float(value)
 
     def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Draws n cells, with weight 1/sqrt(1 + times drawn before).

@@ -4,6 +4,7 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 import games
@@ -15,7 +16,6 @@ class Trajectory:
     """B episodes of T = game.max_moves moves (time first).
 
     Attributes:
-      obs: network inputs of the state before each move, dict of [T, B, ...].
       actions: [T, B] moves played. policy: [T, B, A] search policy (the policy target).
       rewards, latency_rewards: [T, B] reward of each move and its latency part.
       valid: [T, B] the state before the move was not terminated (the move happened).
@@ -29,7 +29,6 @@ class Trajectory:
         `make_selfplay(harvest=True)` (the archive's beam-like breadth); None otherwise.
       final: `games.State` [B] after the last move.
     """
-    obs: dict
     actions: jax.Array
     policy: jax.Array
     rewards: jax.Array
@@ -89,6 +88,23 @@ def child_cells(game: games.Game, search: Search, params, states: games.State) -
                  values=unflat(search.head_values(params, flat).sum(-1)), alive=alive)  # as the search sums them
 
 
+def make_prefix_values(game: games.Game, search: Search, chunk: int = 512):
+    """Returns `value_of(params, moves [N, M]) -> [N]` numpy: the search's value (its heads summed)
+    of the states the move prefixes (-1 past each) reach; jitted over `chunk` rows at a time."""
+    values = jax.jit(lambda params, moves: search.head_values(params, jax.vmap(game.from_moves)(moves)).sum(-1))
+
+    def value_of(params, moves):
+        moves = np.asarray(moves, np.int32)
+        out = []
+        for i in range(0, len(moves), chunk):
+            part = moves[i: i + chunk]
+            padded = np.concatenate([part, np.full((chunk - len(part), moves.shape[1]), -1, np.int32)])
+            out.append(np.asarray(values(params, padded))[: len(part)])
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    return value_of
+
+
 def best_root_q(tree) -> jax.Array:
     """[B] the largest Q (reward + discount x value) among the root's visited moves."""
     root = jnp.zeros(tree.node_visits.shape[0], jnp.int32)
@@ -140,15 +156,15 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
             legal = states.legal_action_mask | ~states.legal_action_mask.any(-1, keepdims=True)
             action = choose(k_choose, out, legal)
             nxt = jax.vmap(game.step)(states, action)
-            record = (jax.vmap(search.observer)(states), action, out.action_weights,
+            record = (action, out.action_weights,
                       nxt.rewards, nxt.latency_reward, ~states.terminated,
                       search.head_values(params, states) if head_values else jnp.zeros((batch, 2)),
                       best_root_q(out.search_tree), tree_cells(game, search, out.search_tree) if harvest else None)
             return nxt, record
 
-        final, (obs, actions, policy, rewards, latency, valid, values, best_q, cells) = jax.lax.scan(
+        final, (actions, policy, rewards, latency, valid, values, best_q, cells) = jax.lax.scan(
             move, states, jax.random.split(key, game.max_moves))
-        return Trajectory(obs, actions, policy, rewards, latency, valid, values, best_q, cells, children, final)
+        return Trajectory(actions, policy, rewards, latency, valid, values, best_q, cells, children, final)
 
     jitted = jax.jit(play)
     empty = jnp.full((batch, game.max_moves), -1, jnp.int32)

@@ -5,8 +5,8 @@ Each iteration plays `selfplay_batch` episodes with the search, adds them to the
 than the best so far (for equal length, fewer llvm-mca cycles) is confirmed on Unicorn
 (`game.confirm`, which raises if JAX and Unicorn disagree) and written as a record. The run stops
 when a program of `target_length` is recorded, or when `minutes` are spent. Checkpoints (orbax)
-hold the parameters, optimiser state, counters and key; the same command resumes from the last
-one, and records already written stay.
+hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
+buffer; the same command resumes from the last one, and records already written stay.
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ import isa
 from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.learner import LearnerConfig, make_update
-from alphadev.replay import Replay
+from alphadev.replay import Replay, observe_moves
 from alphadev.results import Record
 from alphadev.rundir import RunDir
 from alphadev.search import Search, SearchConfig
-from alphadev.selfplay import make_selfplay
+from alphadev.selfplay import make_prefix_values, make_selfplay
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
@@ -54,6 +54,7 @@ class TrainConfig:
     archive_width: int = 0          # explorer's archive: distinct states kept per program length (0: off)
     archive_fraction: float = 0.5   # share of each self-play batch that starts from archive cells
     archive_value_weight: float = 0.0  # cells rank by earned + this x the search's value (see archive.py)
+    archive_rerank_every: int = 0   # iterations between re-rankings of the archive by the current value (0: never)
     checkpoint_every: int = 20      # iterations
     log_every: int = 1
     net: N.NetConfig = N.NetConfig()
@@ -62,6 +63,8 @@ class TrainConfig:
     game_config: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        if self.archive_rerank_every < 0:
+            raise ValueError(f"archive_rerank_every must be 0 (never) or more, not {self.archive_rerank_every}")
         if self.archive_width < 0:
             raise ValueError(f"archive_width must be 0 (off) or more, not {self.archive_width}")
         if not 0.0 <= self.archive_fraction <= 1.0:
@@ -129,14 +132,15 @@ class Trainer:
         self.state = dict(params=params, opt_state=tx.init(params), key=key,
                           counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64))
         # counters: iteration, episodes, search expansions, moves
-        self.replay = Replay(config.replay_episodes, td_steps=config.td_steps, max_backup=config.max_backup, seed=config.seed)
+        self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer), td_steps=config.td_steps,
+                             max_backup=config.max_backup, seed=config.seed)
         self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
                                           options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-        self.archive = None
+        self.archive, self.prefix_values = None, make_prefix_values(self.game, self.search)
         if config.archive_width:
             self.archive = Archive(config.archive_width, self.game.max_moves,
                                    value_weight=config.archive_value_weight, seed=config.seed)
-        self.archive_path = Path(out) / "archive.npz"
+        self.archive_path, self.replay_path = Path(out) / "archive.npz", Path(out) / "replay.npz"
         self.best = self.run.best()
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
@@ -149,6 +153,8 @@ class Trainer:
         self.state = self.ckpt.restore(step, args=ocp.args.StandardRestore(self.state))
         if self.archive is not None and self.archive_path.exists():
             self.archive.load(self.archive_path)
+        if self.replay_path.exists():
+            self.replay.load(self.replay_path)
         return True
 
     def save(self) -> None:
@@ -156,6 +162,7 @@ class Trainer:
             return  # saved at this iteration already
         if self.archive is not None:
             self.archive.save(self.archive_path)
+        self.replay.save(self.replay_path)
         self.ckpt.save(self.iteration, args=ocp.args.StandardSave(self.state), force=True)
         self.ckpt.wait_until_finished()
 
@@ -254,6 +261,8 @@ class Trainer:
                         f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {np.mean(losses):.3f} | "
                         f"{f'archive {len(self.archive)} | ' if self.archive is not None else ''}"
                         f"{elapsed:,.0f} s")
+            if self.archive is not None and cfg.archive_rerank_every and self.iteration % cfg.archive_rerank_every == 0:
+                self.archive.rerank(lambda moves: self.prefix_values(self.state["params"], moves))
             if self.iteration % cfg.checkpoint_every == 0:
                 self.save()
         self.save()

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,7 @@ import pytest
 import games
 from alphadev import networks as N
 from alphadev.learner import LearnerConfig, make_update
-from alphadev.replay import Replay
+from alphadev.replay import Replay, observe_moves
 from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Trajectory, make_selfplay
 from alphadev.train import ConfigError, Trainer, load_config
@@ -51,7 +52,7 @@ def test_search_plays_only_legal_moves(sort3, planner, policy):
 def test_learner_step_lowers_the_loss_on_a_fixed_batch(sort3, unroll):
     game, net, obs, params = sort3
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
-    replay = Replay(64)
+    replay = Replay(64, observe_moves(game, obs))
     replay.add(make_selfplay(game, search, 8)(params, jax.random.PRNGKey(4)))
     batch = replay.sample(32, unroll)
     update, tx = make_update(net, NET, LearnerConfig(unroll=unroll, learning_rate=3e-3))
@@ -67,7 +68,7 @@ def test_replay_returns_add_up_to_the_episode_rewards(sort3):
     game, net, obs, params = sort3
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
     traj = jax.device_get(make_selfplay(game, search, 4)(params, jax.random.PRNGKey(5)))
-    replay = Replay(8)
+    replay = Replay(8, observe_moves(game, obs))
     replay.add(traj)
     total = (np.asarray(traj.rewards) * np.asarray(traj.valid)).sum(0)
     np.testing.assert_allclose(replay.data["returns"][:4, 0].sum(-1), total, atol=1e-5)
@@ -81,7 +82,7 @@ def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
     for a in game.moves_for(sorting_network(2)):
         state = game.step(state, jnp.int32(a))
     final = jax.tree_util.tree_map(lambda x: x[None], state)
-    trainer._consider(Trajectory(obs={}, actions=None, policy=None, rewards=None, latency_rewards=None,
+    trainer._consider(Trajectory(actions=None, policy=None, rewards=None, latency_rewards=None,
                                  valid=None, values=None, best_q=None, cells=None, children=None, final=final))
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["length"] == 8 and best["game"] == "sort2" and best["latency"]["cycles"] > 0
@@ -135,10 +136,11 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
 
 def _fake_trajectory(rewards, valid, values, best_q):
     T, B = rewards.shape
-    return Trajectory(obs={"x": np.zeros((T, B, 1), np.float32)}, actions=np.zeros((T, B), np.int32),
+    final = types.SimpleNamespace(moves=np.zeros((B, T), np.int32), n_moves=valid.sum(0))
+    return Trajectory(actions=np.zeros((T, B), np.int32),
                       policy=np.zeros((T, B, 2), np.float32), rewards=rewards,
                       latency_rewards=np.zeros_like(rewards), valid=valid, values=values, best_q=best_q, cells=None, children=None,
-                      final=None)
+                      final=final)
 
 
 def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
@@ -148,7 +150,7 @@ def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
     best_q = np.array([[5.0], [6.0], [7.0], [-np.inf]], np.float32)
     targets = {}
     for name, kwargs in {"mc": {}, "n2": {"td_steps": 2}, "max": {"max_backup": True}}.items():
-        replay = Replay(2, **kwargs)
+        replay = Replay(2, None, **kwargs)
         replay.add(_fake_trajectory(rewards, valid, values, best_q))
         targets[name] = replay.data["returns"][0, :, 0]
     np.testing.assert_allclose(targets["mc"], [7, 6, 4, 0])
@@ -161,7 +163,7 @@ def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
 @pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="the check reads Linux's MemAvailable")
 def test_a_replay_buffer_larger_than_memory_is_a_clear_error():
     rewards, valid = np.zeros((4, 1), np.float32), np.ones((4, 1), bool)
-    replay = Replay(10**12)  # about 100 TB of episodes
+    replay = Replay(10**12, None)  # about 100 TB of episodes
     with pytest.raises(ValueError, match="replay buffer of 1000000000000 episodes needs .* lower replay_episodes"):
         replay.add(_fake_trajectory(rewards, valid, np.zeros((4, 1, 2), np.float32), rewards))
     assert replay.data is None and replay.size == 0
@@ -177,3 +179,39 @@ def test_exploring_selfplay_plays_legal_moves(sort3):
         assert np.abs(np.asarray(traj.values)).sum() > 0 if kwargs.get("head_values") else not np.asarray(traj.values).any()
     # Uniformly random moves make the episodes differ.
     assert len({tuple(m) for m in np.asarray(traj.final.moves)}) > 1
+
+
+def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
+    game, net, obs, params = sort3
+    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
+    # Episodes from the empty program and from 2 and 5 moves into a sorting network, as the
+    # archive's starts: the replay must put each start's moves before those played.
+    network = game.moves_for(sorting_network(3))
+    starts = np.full((3, game.max_moves), -1, np.int32)
+    starts[1, :2], starts[2, :5] = network[:2], network[:5]
+    traj = jax.device_get(make_selfplay(game, search, 3)(params, jax.random.PRNGKey(7), starts))
+    replay = Replay(4, observe_moves(game, obs))
+    replay.add(traj)
+    np.testing.assert_array_equal(replay.data["first"][:3], [0, 2, 5])
+    step, observe = jax.jit(game.step), jax.jit(obs)
+    for b in range(3):
+        state = game.from_moves(jnp.asarray(starts[b]))
+        for t in np.flatnonzero(traj.valid[:, b]):
+            want = observe(state)
+            got = replay.observe(replay.prefixes(np.array([b]), np.array([t])))
+            for x, y in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got)):
+                np.testing.assert_array_equal(np.asarray(x), np.asarray(y)[0])
+            state = step(state, jnp.int32(traj.actions[t, b]))
+
+    # A checkpointed buffer comes back whole, and samples as the original would.
+    replay.save(tmp_path / "replay.npz")
+    again = Replay(4, observe_moves(game, obs))
+    again.load(tmp_path / "replay.npz")
+    assert again.size == 3
+    for a, b in zip(jax.tree_util.tree_leaves(replay.sample(8, 0)), jax.tree_util.tree_leaves(again.sample(8, 0))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # A run resumed with a smaller buffer keeps the newest episodes.
+    small = Replay(2, observe_moves(game, obs))
+    small.load(tmp_path / "replay.npz")
+    assert small.size == 2 and small.next == 0
+    np.testing.assert_array_equal(small.data["first"], [2, 5])

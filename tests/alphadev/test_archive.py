@@ -7,7 +7,7 @@ import games
 from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.search import Search, SearchConfig
-from alphadev.selfplay import Cells, make_selfplay
+from alphadev.selfplay import Cells, make_prefix_values, make_selfplay
 from alphadev.train import Trainer, load_config
 from games.references import sorting_network
 
@@ -97,6 +97,33 @@ def test_the_shortest_path_to_a_state_is_kept_and_each_length_keeps_its_best(har
         assert archive.depths[4] == kept
 
 
+def test_rerank_ranks_cells_by_the_current_value_of_their_states(harvested):
+    game, play, traj, params = harvested
+    M = game.max_moves
+    cell = lambda key, score, value: Cells(
+        moves=np.r_[np.arange(4), -np.ones(M - 4)].astype(np.int32)[None], depth=np.array([4]),
+        fingerprints=np.array([[0, key]], np.uint32), scores=np.array([score], np.float32),
+        values=np.array([value], np.float32), alive=np.ones(1, bool))
+    for rerank, kept in ((False, {1}), (True, {2})):
+        archive = Archive(1, M, value_weight=1.0)
+        archive.add(cell(1, 0.4, 0.5))       # overrated when it entered
+        if rerank:
+            archive.rerank(lambda moves: np.full(len(moves), -1.0))
+            assert archive.cells[1].rank == pytest.approx(0.4 - 1.0)
+        archive.add(cell(2, 0.4, 0.0))
+        assert archive.depths[4] == kept
+
+    # The trainer's value_of: the search's two heads summed at the state each prefix reaches,
+    # in chunks (here 2 rows each, the last padded).
+    search = Search(game, *N.make(game, NET), net_config=NET, config=SearchConfig(simulations=8))
+    network = game.moves_for(sorting_network(3))
+    moves = np.full((3, M), -1, np.int32)
+    moves[1, :1], moves[2, :4] = network[:1], network[:4]
+    got = make_prefix_values(game, search, chunk=2)(params, moves)
+    states = jax.vmap(game.from_moves)(moves)
+    np.testing.assert_allclose(got, np.asarray(search.head_values(params, states).sum(-1)), rtol=1e-5, atol=1e-6)
+
+
 def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, tmp_path):
     game, play, traj, params = harvested
     archive = Archive(4, game.max_moves)
@@ -110,10 +137,11 @@ def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, 
     assert (started.final.n_moves >= depth).all()
 
     config = load_config("sort3", target_length=0, selfplay_batch=4, checkpoint_every=1, archive_width=4,
-                         archive_fraction=0.5, net={"dim": 16, "layers": 1, "heads": 2},
+                         archive_fraction=0.5, archive_value_weight=1.0, archive_rerank_every=1, net={"dim": 16, "layers": 1, "heads": 2},
                          search={"simulations": 4, "max_considered_actions": 4}, learner={"batch": 8, "steps_per_iteration": 1})
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     trainer.train(max_iterations=2)
     assert len(trainer.archive) > 0 and (trainer._starts() >= 0).any()
     again = Trainer(config, tmp_path / "run", quiet=True)
     assert again.restore() and again.archive.cells.keys() == trainer.archive.cells.keys()
+    assert again.replay.size == trainer.replay.size == 8  # the replay buffer resumes too
