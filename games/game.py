@@ -42,6 +42,8 @@ class Rules:
     stores_last: bool = True         # after the first store, only stores
     end_lost: bool = True            # a move that loses a value the output needs ends the episode
                                      # (task.jax_lost; no program with that prefix is correct)
+    room_for_stores: bool = True     # no instruction but a store once the instructions left are only
+                                     # enough for the stores the output still needs (task.jax_stores_needed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,6 +345,12 @@ class Game:
         ok &= ~jnp.any(freads & ~s.flags_defined, axis=1)
         room = s.length < self.config.max_length
         ok &= ~(instr | jump) | room
+        if rules.room_for_stores:
+            # A prefix that cannot fit its remaining stores is a dead end that still earns
+            # (shaping pays for sorting in registers): sort4's archive filled with 29-move cells
+            # that stored nothing yet, under a 32-instruction limit.
+            left = self.config.max_length - s.length
+            ok &= ~(instr | jump) | (store >= 0) | (left > self.task.jax_stores_needed(s.machine, s.stored))
         ok &= ~(instr | jump) | s.reachable  # after jmp only a label can come
         lab = jnp.maximum(jnp.asarray(t.label), 0)
         if self.num_labels:

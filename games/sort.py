@@ -191,6 +191,16 @@ class SortTask(Task):
         in_mem = jnp.any((memory[:, None, :] == want[:, :, None]) & loadable[None, None, :], axis=2)
         return jnp.any(needed & ~in_reg & ~in_mem)
 
+    def jax_stores_needed(self, machine, stored):
+        """The value slots not stored yet that do not hold their sorted value for every input.
+        Memory changes only by a store to a fixed slot, and each needs an instruction after
+        this point of the program (on every path, with branches), so a program with fewer
+        instructions left than this cannot sort."""
+        first = 1 if self.variable else 0
+        _, want, memory = self._values(machine)
+        wrong = (memory != want) & (jnp.asarray(self._weights[:, first:]) > 0)   # [I, N]
+        return jnp.sum(jnp.any(wrong, axis=0) & ~stored[first:first + self.n]).astype(jnp.int32)
+
     @property
     def _permutations(self) -> np.ndarray:
         return np.array(list(itertools.permutations(range(len(self.registers)), self.n)), np.int32)

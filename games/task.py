@@ -81,6 +81,12 @@ class Task:
         del machine, loaded, stored
         return jnp.bool_(False)
 
+    def jax_stores_needed(self, machine, stored):
+        """Pure JAX: ([I] machine, [slots] stored) -> [] int32, how many slots not stored yet
+        still need a store (games.Rules.room_for_stores). None, by default."""
+        del machine, stored
+        return jnp.int32(0)
+
     def judge(self, run: isa.Execution, inputs: isa.Inputs) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
         """Returns ([I, K] bool item correctness, [K] or [I, K] item weights, a reason when wrong)."""
         raise NotImplementedError

@@ -56,3 +56,29 @@ def test_potential_rises_as_a_compare_swap_completes():
     potentials = [float(s.potential) for s in trace[:-2]]
     assert potentials[0] == 0.0 and potentials[-1] > 0.0
     assert all(b >= a - 1e-6 for a, b in zip(potentials, potentials[1:]))
+
+
+def test_the_last_instructions_are_kept_for_the_stores_still_needed():
+    game = games.make("sort3", max_length=6)
+    state, _ = _play(game, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\nmov edx, dword ptr [rdi+8]")
+    legal = np.flatnonzero(np.asarray(state.legal_action_mask))
+    # Three instructions left and three slots to store: only stores are legal.
+    assert len(legal) and all(game.table.store_slot[a] >= 0 for a in legal)
+    off = games.make("sort3", max_length=6, rules=games.Rules(room_for_stores=False))
+    state, _ = _play(off, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\nmov edx, dword ptr [rdi+8]")
+    assert any(off.table.store_slot[a] < 0 for a in np.flatnonzero(np.asarray(state.legal_action_mask)))
+
+
+@pytest.mark.parametrize("ref", ["sort3_network", "sort4_network", "varsort3_branchy"])
+def test_a_reference_fits_a_limit_of_exactly_its_length(ref):
+    # The rule prunes only dead ends: a correct program is playable with no instruction to spare.
+    from games.references import references
+    name, program = references()[ref]
+    game = games.make(name, max_length=len(program.instructions))
+    state = game.init()
+    for a in game.moves_for(program):
+        if bool(state.terminated):  # varsort3's is correct before its last label
+            break
+        assert bool(state.legal_action_mask[a]), f"{ref}: move {game.task.vocabulary[a]} masked"
+        state = game.step(state, jnp.int32(a))
+    assert bool(state.correct)
