@@ -44,6 +44,11 @@ class Rules:
                                      # (task.jax_lost; no program with that prefix is correct)
     room_for_stores: bool = True     # no instruction but a store once the instructions left are only
                                      # enough for the stores the output still needs (task.jax_stores_needed)
+    end_stored_wrong: bool = False   # a store that leaves its slot wrong for some input ends the
+                                     # episode (task.jax_stored_wrong; with write_once it stays wrong)
+    loads_in_order: bool = False     # until every slot is loaded, only the load of the lowest slot
+                                     # not loaded yet into a fresh register (off: varsort must
+                                     # branch first; see _legal)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,8 @@ class Config:
         and potential 0 at the end of the episode. It sums to -weight x correctness_weight x
         initial potential over any episode, so it changes no ranking of finished programs, but
         it makes the work between loads and stores visible.
+      shaping_information: weight of the task's `jax_information` in that potential (sorts: how
+        much of the input's order the registers have resolved, see games/sort.py). 0: off.
     """
     max_length: int = 24
     correctness_weight: float = 2.0
@@ -72,8 +79,15 @@ class Config:
     latency_scale: float = 0.0
     rules: Rules = Rules()
     shaping_weight: float = 0.0
+    shaping_information: float = 0.0
 
     def __post_init__(self):
+        if isinstance(self.rules, dict):  # from a JSON game_config
+            known = {f.name for f in dataclasses.fields(Rules)}
+            unknown = set(self.rules) - known
+            if unknown:
+                raise ValueError(f"unknown rule(s) {sorted(unknown)}; rules: {', '.join(sorted(known))}")
+            object.__setattr__(self, "rules", Rules(**self.rules))
         if self.latency not in ("length", "executed"):
             raise ValueError(f"latency must be 'length' or 'executed', not {self.latency!r}")
         if self.max_length < 1:
@@ -134,6 +148,8 @@ class Game:
 
     def __init__(self, task: Task, config: Config = Config()):
         self.task, self.config = task, config
+        if config.shaping_information and not task.has_information:
+            raise ValueError(f"shaping_information: {task.name} defines no information potential (fixed sorts do)")
         self.table = A.build(task.vocabulary, task.slots)
         self.num_actions = self.table.size
         self.num_labels = int(self.table.label.max()) + 1 if (self.table.label >= 0).any() else 0
@@ -180,7 +196,7 @@ class Game:
                       outside=outside, items=items, correct=correct,
                       legal_action_mask=jnp.zeros(self.num_actions, bool), rewards=jnp.float32(0),
                       terminated=jnp.bool_(False), latency_reward=jnp.float32(0),
-                      potential=self._potential(machine, jnp.zeros(self.slot_count, bool)))
+                      potential=self._potential(machine, jnp.zeros(self.slot_count, bool), jnp.zeros(self.slot_count, bool)))
         mask = self._legal(state)
         return state.replace(legal_action_mask=mask, terminated=~mask.any())
 
@@ -250,7 +266,9 @@ class Game:
         done = correct | ~mask.any() | (new.n_moves >= self.max_moves)
         if self._end_lost:
             done |= self.task.jax_lost(machine, new.loaded, new.stored) & ~correct
-        potential = jnp.where(done, 0.0, self._potential(machine, new.stored))
+        if self.config.rules.end_stored_wrong and self.config.rules.write_once:
+            done |= self.task.jax_stored_wrong(machine, new.stored) & ~correct
+        potential = jnp.where(done, 0.0, self._potential(machine, new.loaded, new.stored))
         # In the units of the items reward, so that a store moves value from one to the other.
         shaping = self.config.shaping_weight * self.config.correctness_weight * (potential - state.potential)
         new = new.replace(legal_action_mask=mask & ~done, terminated=done, potential=potential,
@@ -307,10 +325,13 @@ class Game:
         c = np.random.default_rng(v.shape[0]).integers(1, 2**32, (2, v.shape[0]), dtype=np.uint64)
         return jnp.sum(v[None] * jnp.asarray(c.astype(np.uint32)), axis=1, dtype=jnp.uint32)
 
-    def _potential(self, machine, stored) -> jax.Array:
+    def _potential(self, machine, loaded, stored) -> jax.Array:
         if not self.config.shaping_weight:
             return jnp.float32(0)
-        return self.task.jax_potential(machine, stored)
+        potential = self.task.jax_potential(machine, stored)
+        if self.config.shaping_information:
+            potential += self.config.shaping_information * self.task.jax_information(machine, loaded, stored)
+        return potential
 
     def _legal(self, s: State) -> jax.Array:
         t, rules = self.table, self.config.rules
@@ -335,6 +356,16 @@ class Game:
             ok &= ~((load >= 0) & any_store)
         if rules.stores_last:
             ok &= ~(instr & (store < 0) & any_store)
+        if rules.loads_in_order:
+            # Every load first, lowest slot first: a program that loads everything before it
+            # computes can rename its registers so that slot k lands in the k-th register, so
+            # this loses no program of that shape (sort3-5's references and AlphaDev's sort3
+            # are). It removes the orders and interleavings of the loads, and the prefixes that
+            # sort some values before loading the rest, which a beam over sort4 ranked highest at
+            # equal length (fewer loads, so more compares) and completed only as insertion sorts.
+            pending = ~s.loaded
+            into_fresh = jnp.any(writes & ~s.reg_defined, axis=1)
+            ok &= ~pending.any() | ((load == jnp.argmax(pending)) & into_fresh)
         if rules.no_double_compare:
             ok &= ~(jnp.asarray(t.compares) & s.last_compare)
         if rules.no_memory_operands:

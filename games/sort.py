@@ -72,6 +72,7 @@ class SortTask(Task):
         if not 2 <= n <= 8:
             raise ValueError(f"sorts are defined for 2..8 values, not {n}")
         self.n, self.variable = n, variable
+        self.has_information = not variable
         self.name = f"{'var' if variable else ''}sort{n}"
         n_regs = registers or n + 1
         if not n <= n_regs <= len(SORT_REGISTERS):
@@ -175,6 +176,45 @@ class SortTask(Task):
         matched = gain[perms, jnp.arange(self.n)].sum(1)
         return (matched.max() / jnp.sum(w)).astype(jnp.float32)
 
+    def jax_information(self, machine, loaded, stored):
+        """[] in [0, 1]: how much of the input's order the program has resolved so far.
+
+        Over the inputs whose values are all distinct (P of them: N! for N <= 5), take the N
+        places that now hold the values: the slots not loaded or already stored, plus a choice
+        of registers, such that every input has each of its values in exactly one of them. A
+        compare-and-move program cannot tell apart two inputs whose values lie in those places
+        in the same order; a sort must bring all P to one order. With D the
+        fewest distinct orders over such choices, the information is log(P / D) / log(P): 0 for
+        the input as given, 1 when sorted. A compare-swap of a sorting network gains up to
+        1 / log2(P) at once, which the items potential credits only in part: a greedy beam on
+        sort4 by items potential alone preferred sorting three values before loading the fourth
+        (insertion, 31-32 instructions) to the 5-comparator network (28).
+
+        Args:
+          machine: `isa.jax_machine.Machine` [I].
+          loaded, stored: [slots] bool.
+        """
+        if self.variable:
+            raise NotImplementedError(f"{self.name}: the information potential is defined for fixed sorts")
+        values = self.inputs.memory.view(np.int32)
+        rows = np.nonzero([len(set(v)) == self.n for v in values])[0]
+        if len(rows) < 2:
+            return jnp.float32(0)
+        regs, _, memory = self._values(machine)
+        places = jnp.concatenate([regs, memory], axis=1)[rows]                # [P, L]: registers, then slots
+        n_regs = regs.shape[1]
+        forced = ~loaded[:self.n] | stored[:self.n]                              # slots that must be chosen
+        subsets = np.array(list(itertools.product([False, True], repeat=n_regs)))  # [S, R]
+        chosen = jnp.concatenate([jnp.asarray(subsets), jnp.broadcast_to(forced, (len(subsets), self.n))], axis=1)
+        onehot = (places[:, :, None] == jnp.arange(1, self.n + 1)).astype(jnp.float32)        # [P, L, N]
+        counts = jnp.einsum("sl,pln->spn", chosen.astype(jnp.float32), onehot)
+        sound = jnp.all(counts == 1, axis=(1, 2)) & (chosen.sum(1) == self.n)                 # [S]
+        differ = (places.T[:, :, None] != places.T[:, None, :]).astype(jnp.float32)            # [L, P, P]
+        same = jnp.einsum("sl,lpq->spq", chosen.astype(jnp.float32), differ) == 0               # [S, P, P]
+        orders = jnp.sum(1.0 / same.sum(2), axis=1)                                             # [S]
+        fewest = jnp.min(jnp.where(sound, orders, len(rows)))
+        return (jnp.log(len(rows) / fewest) / np.log(len(rows))).astype(jnp.float32)
+
     def jax_lost(self, machine, loaded, stored):
         """A value the output still needs is gone: for some input, a slot that is not stored
         yet and does not already hold its sorted value needs a value that no register holds
@@ -190,6 +230,17 @@ class SortTask(Task):
         in_reg = jnp.any(regs[:, None, :] == want[:, :, None], axis=2)        # [I, N]
         in_mem = jnp.any((memory[:, None, :] == want[:, :, None]) & loadable[None, None, :], axis=2)
         return jnp.any(needed & ~in_reg & ~in_mem)
+
+    def jax_stored_wrong(self, machine, stored):
+        """A slot is stored with a wrong value for some input (fixed sorts: with branches an
+        input may still reach another store to it). Each slot is stored once, so it stays wrong.
+        Without this, storing one register into two slots scored as progress (the shaping
+        potential may assign that register to a second slot as well), and a beam over sort4
+        filled with such prefixes once its loads were done."""
+        if self.variable:
+            return jnp.bool_(False)
+        _, want, memory = self._values(machine)
+        return jnp.any((jnp.asarray(self._weights) > 0) & stored[:self.n] & (memory != want))
 
     def jax_stores_needed(self, machine, stored):
         """The value slots not stored yet that do not hold their sorted value for every input.

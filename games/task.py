@@ -65,6 +65,7 @@ class Task:
     slots: dict = {}                   # slot_key(mem) -> slot number of plain loads and stores
     slot_limits: Optional[np.ndarray] = None  # [I] first slot an input may not touch (varsort)
     mcpu: str = "skylake"
+    has_information: bool = False      # defines jax_information (games.Config.shaping_information)
 
     def jax_judge(self, machine, outside):
         """Pure JAX: ([I] machine, [I] touched a forbidden slot) -> ([] items in [0, 1], [] correct)."""
@@ -75,10 +76,21 @@ class Task:
         the items fraction (games.Config.shaping_weight); 0 once the output is all stored."""
         raise NotImplementedError(f"{self.name} defines no shaping potential")
 
+    def jax_information(self, machine, loaded, stored):
+        """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] in [0, 1], a second
+        shaping term (games.Config.shaping_information)."""
+        raise NotImplementedError(f"{self.name} defines no information potential")
+
     def jax_lost(self, machine, loaded, stored):
         """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] bool, the output can no
         longer be made correct whatever follows (games.Rules.end_lost). Never, by default."""
         del machine, loaded, stored
+        return jnp.bool_(False)
+
+    def jax_stored_wrong(self, machine, stored):
+        """Pure JAX: ([I] machine, [slots] stored) -> [] bool, a stored output slot is wrong for
+        good (games.Rules.end_stored_wrong). Never, by default."""
+        del machine, stored
         return jnp.bool_(False)
 
     def jax_stores_needed(self, machine, stored):

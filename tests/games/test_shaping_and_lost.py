@@ -82,3 +82,72 @@ def test_a_reference_fits_a_limit_of_exactly_its_length(ref):
         assert bool(state.legal_action_mask[a]), f"{ref}: move {game.task.vocabulary[a]} masked"
         state = game.step(state, jnp.int32(a))
     assert bool(state.correct)
+
+
+def test_a_slot_stored_wrong_ends_the_episode():
+    # Each slot is stored once, so a wrong store is final: storing an unsorted value, or one
+    # register into two slots (which the shaping potential used to score as progress).
+    game = games.make("sort2", shaping_weight=1.0, rules={"end_stored_wrong": True})
+    loads = "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\n"
+    state, _ = _play(game, loads)
+    assert bool(game.step(state, jnp.int32(game.moves_for(isa.parse("mov dword ptr [rdi], eax"))[0])).terminated)
+    state, _ = _play(game, loads + "mov edx, eax\ncmp eax, ecx\ncmovg eax, ecx\ncmovg ecx, edx\nmov dword ptr [rdi], eax")
+    assert not bool(state.terminated)
+    twice = game.step(state, jnp.int32(game.moves_for(isa.parse("mov dword ptr [rdi+4], eax"))[0]))
+    assert bool(twice.terminated) and not bool(twice.correct)
+    off = games.make("sort2", shaping_weight=1.0)  # off by default
+    state, _ = _play(off, loads)
+    assert not bool(off.step(state, jnp.int32(off.moves_for(isa.parse("mov dword ptr [rdi], eax"))[0])).terminated)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_loads_in_order_leaves_one_move_until_all_are_loaded_and_the_references_play(n):
+    # With the optional rules on, the references are still playable (no rule ends them early).
+    game = games.make(f"sort{n}", rules={"loads_in_order": True, "end_stored_wrong": True})
+    final, trace = _play(game, sorting_network(n))
+    assert bool(final.correct)
+    for k, state in enumerate([game.init(), *trace[: n - 1]]):
+        legal = np.flatnonzero(np.asarray(state.legal_action_mask))
+        assert len(legal) == 1 and game.table.load_slot[legal[0]] == k
+    assert np.asarray(trace[n - 1].legal_action_mask).sum() > 1
+
+
+def test_a_bad_rule_name_or_an_unsupported_potential_is_a_one_line_error():
+    with pytest.raises(ValueError, match="unknown rule.*loads_in_ordr"):
+        games.make("sort3", rules={"loads_in_ordr": True})
+    with pytest.raises(ValueError, match="varsort3 defines no information potential"):
+        games.make("varsort3", shaping_weight=1.0, shaping_information=0.5)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_information_rises_by_compare_swap_and_is_whole_when_sorted(n):
+    game = games.make(f"sort{n}")
+    info = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
+    final, trace = _play(game, sorting_network(n))
+    values = [info(game.init())] + [info(s) for s in trace[:-1]]  # the last state is terminal
+    assert values[0] == 0.0 and values[-1] == pytest.approx(1.0)
+    assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))
+    # Loads and the three moves before each swap completes gain nothing; each compare-swap gains.
+    swaps = len(games.references.NETWORKS[n])
+    steps = np.diff(values[n: n + 4 * swaps + 1][::4])
+    assert len(steps) == swaps and (steps > 0).all()
+
+
+def test_information_counts_only_choices_that_hold_every_value():
+    # eax = min(a, b) with b's copy overwritten: no choice of places holds each value once.
+    game = games.make("sort2")
+    info = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
+    state, _ = _play(game, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx")
+    off = games.make("sort2", rules=games.Rules(end_lost=False))
+    lossy, _ = _play(off, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx\ncmovg eax, ecx")
+    assert info(state) == 0.0 and info(lossy) == 0.0
+
+
+def test_information_joins_the_potential_and_still_telescopes():
+    plain = games.make("sort4", shaping_weight=1.0)
+    both = games.make("sort4", shaping_weight=1.0, shaping_information=0.6)
+    program = sorting_network(4)
+    (a, ta), (b, tb) = _play(plain, program), _play(both, program)
+    assert sum(float(s.rewards) for s in ta) == pytest.approx(sum(float(s.rewards) for s in tb), abs=1e-5)
+    mid = 4 + 4 * 2  # two compare-swaps done
+    assert float(both.earned(tb[mid - 1])) > float(plain.earned(ta[mid - 1]))
