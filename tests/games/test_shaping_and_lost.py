@@ -148,6 +148,7 @@ def test_information_joins_the_potential_and_still_telescopes():
     both = games.make("sort4", shaping_weight=1.0, shaping_information=0.6)
     program = sorting_network(4)
     (a, ta), (b, tb) = _play(plain, program), _play(both, program)
+    assert bool(a.correct) and bool(b.correct)
     assert sum(float(s.rewards) for s in ta) == pytest.approx(sum(float(s.rewards) for s in tb), abs=1e-5)
     mid = 4 + 4 * 2  # two compare-swaps done
     assert float(both.earned(tb[mid - 1])) > float(plain.earned(ta[mid - 1]))
