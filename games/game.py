@@ -362,7 +362,8 @@ class Game:
             # this loses no program of that shape (sort3-5's references and AlphaDev's sort3
             # are). It removes the orders and interleavings of the loads, and the prefixes that
             # sort some values before loading the rest, which a beam over sort4 ranked highest at
-            # equal length (fewer loads, so more compares) and completed only as insertion sorts.
+            # equal length (fewer loads, so more compares); the programs it completed were
+            # insertion-like, 31-32 instructions.
             pending = ~s.loaded
             into_fresh = jnp.any(writes & ~s.reg_defined, axis=1)
             ok &= ~pending.any() | ((load == jnp.argmax(pending)) & into_fresh)

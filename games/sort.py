@@ -188,7 +188,8 @@ class SortTask(Task):
         the input as given, 1 when sorted. A compare-swap of a sorting network gains up to
         1 / log2(P) at once, which the items potential credits only in part: a greedy beam on
         sort4 by items potential alone preferred sorting three values before loading the fourth
-        (insertion, 31-32 instructions) to the 5-comparator network (28).
+        (insertion-like prefixes) and completed no program; with this term it completed 31-32
+        instructions, not the 5-comparator network's 28.
 
         Args:
           machine: `isa.jax_machine.Machine` [I].
