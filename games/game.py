@@ -70,6 +70,8 @@ class Config:
         it makes the work between loads and stores visible.
       shaping_information: weight of the task's `jax_information` in that potential (sorts: how
         much of the input's order the registers have resolved, see games/sort.py). 0: off.
+      information_flags: that information counts the defined flags as well, so a compare-swap
+        gains at its cmp rather than at its last cmov (games/sort.py).
     """
     max_length: int = 24
     correctness_weight: float = 2.0
@@ -80,6 +82,7 @@ class Config:
     rules: Rules = Rules()
     shaping_weight: float = 0.0
     shaping_information: float = 0.0
+    information_flags: bool = False
 
     def __post_init__(self):
         if isinstance(self.rules, dict):  # from a JSON game_config
@@ -92,6 +95,8 @@ class Config:
             raise ValueError(f"latency must be 'length' or 'executed', not {self.latency!r}")
         if self.max_length < 1:
             raise ValueError(f"max_length must be at least 1, not {self.max_length}")
+        if self.information_flags and not self.shaping_information:
+            raise ValueError("information_flags changes the information term: set shaping_information too")
 
 
 @struct.dataclass
@@ -330,7 +335,8 @@ class Game:
             return jnp.float32(0)
         potential = self.task.jax_potential(machine, stored)
         if self.config.shaping_information:
-            potential += self.config.shaping_information * self.task.jax_information(machine, loaded, stored)
+            potential += self.config.shaping_information * self.task.jax_information(
+                machine, loaded, stored, flags=self.config.information_flags)
         return potential
 
     def _legal(self, s: State) -> jax.Array:

@@ -176,7 +176,7 @@ class SortTask(Task):
         matched = gain[perms, jnp.arange(self.n)].sum(1)
         return (matched.max() / jnp.sum(w)).astype(jnp.float32)
 
-    def jax_information(self, machine, loaded, stored):
+    def jax_information(self, machine, loaded, stored, *, flags: bool = False):
         """[] in [0, 1]: how much of the input's order the program has resolved so far.
 
         Over the inputs whose values are all distinct (P of them: N! for N <= 5), take the N
@@ -191,9 +191,18 @@ class SortTask(Task):
         (insertion-like prefixes) and completed no program; with this term it completed 31-32
         instructions, not the 5-comparator network's 28.
 
+        With `flags`, the defined flags count too: a cmov can still act on them, so inputs that
+        the flags tell apart need not share an order yet, and D is the most orders within any one
+        flag pattern (the worst case, which a conjunctive compare cannot inflate). A
+        compare-swap then gains at its cmp, not after its last cmov: the three moves between,
+        where nothing was gained, buried the reference sort4 prefix in a beam ranked by the
+        return earned (1,000-2,700 prefixes above it at 9-14 moves); counting the flags leaves
+        only the mov before each cmp (README).
+
         Args:
           machine: `isa.jax_machine.Machine` [I].
           loaded, stored: [slots] bool.
+          flags: count the defined flags (above).
         """
         if self.variable:
             raise NotImplementedError(f"{self.name}: the information potential is defined for fixed sorts")
@@ -212,7 +221,13 @@ class SortTask(Task):
         sound = jnp.all(counts == 1, axis=(1, 2)) & (chosen.sum(1) == self.n)                 # [S]
         differ = (places.T[:, :, None] != places.T[:, None, :]).astype(jnp.float32)            # [L, P, P]
         same = jnp.einsum("sl,lpq->spq", chosen.astype(jnp.float32), differ) == 0               # [S, P, P]
-        orders = jnp.sum(1.0 / same.sum(2), axis=1)                                             # [S]
+        if not flags:
+            orders = jnp.sum(1.0 / same.sum(2), axis=1)                                         # [S]
+        else:
+            pattern = (machine.flags & machine.defined)[rows]                                   # [P, 4]
+            alike = jnp.all(pattern[:, None, :] == pattern[None, :, :], axis=-1)                 # [P, P]
+            share = 1.0 / (same & alike[None]).sum(2)                                          # [S, P]
+            orders = jnp.max(share @ alike.T.astype(jnp.float32), axis=1)  # orders in p's pattern, worst p
         fewest = jnp.min(jnp.where(sound, orders, len(rows)))
         return (jnp.log(len(rows) / fewest) / np.log(len(rows))).astype(jnp.float32)
 

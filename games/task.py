@@ -76,9 +76,10 @@ class Task:
         the items fraction (games.Config.shaping_weight); 0 once the output is all stored."""
         raise NotImplementedError(f"{self.name} defines no shaping potential")
 
-    def jax_information(self, machine, loaded, stored):
+    def jax_information(self, machine, loaded, stored, *, flags: bool = False):
         """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] in [0, 1], a second
-        shaping term (games.Config.shaping_information)."""
+        shaping term (games.Config.shaping_information); `flags`: count the defined flags
+        (games.Config.information_flags)."""
         raise NotImplementedError(f"{self.name} defines no information potential")
 
     def jax_lost(self, machine, loaded, stored):

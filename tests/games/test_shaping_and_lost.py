@@ -152,3 +152,39 @@ def test_information_joins_the_potential_and_still_telescopes():
     assert sum(float(s.rewards) for s in ta) == pytest.approx(sum(float(s.rewards) for s in tb), abs=1e-5)
     mid = 4 + 4 * 2  # two compare-swaps done
     assert float(both.earned(tb[mid - 1])) > float(plain.earned(ta[mid - 1]))
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_information_with_flags_gains_at_each_compare(n):
+    game = games.make(f"sort{n}")
+    plain = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
+    flags = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored, flags=True))
+    program = sorting_network(n)
+    _, trace = _play(game, program)
+    states = [game.init()] + trace[:-1]
+    mnemonics = [None] + [i.mnemonic for i in program.instructions[: len(states) - 1]]
+    with_flags = [flags(s) for s in states]
+    assert with_flags[0] == 0.0 and with_flags[-1] == pytest.approx(1.0)
+    assert all(f >= plain(s) - 1e-6 for f, s in zip(with_flags, states))
+    # Every cmp of the network gains at once; no other move changes it.
+    for before, after, mnemonic in zip(with_flags, with_flags[1:], mnemonics[1:]):
+        assert (after > before + 1e-6) == (mnemonic == "cmp"), mnemonic
+
+
+def test_information_with_flags_knows_a_compared_pair():
+    # sort2 after cmp: the flags tell the two orders apart, so the order is known; the
+    # registers alone know nothing yet.
+    game = games.make("sort2")
+    state, _ = _play(game, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx")
+    info = lambda flags: float(game.task.jax_information(state.machine, state.loaded, state.stored, flags=flags))
+    assert info(False) == 0.0 and info(True) == pytest.approx(1.0)
+
+
+def test_information_flags_in_the_potential_still_telescopes():
+    plain = games.make("sort4", shaping_weight=1.0)
+    flags = games.make("sort4", shaping_weight=1.0, shaping_information=0.6, information_flags=True)
+    (_, ta), (b, tb) = _play(plain, sorting_network(4)), _play(flags, sorting_network(4))
+    assert bool(b.correct)
+    assert sum(float(s.rewards) for s in ta) == pytest.approx(sum(float(s.rewards) for s in tb), abs=1e-5)
+    with pytest.raises(ValueError, match="set shaping_information too"):
+        games.make("sort4", information_flags=True)
