@@ -155,6 +155,9 @@ class Game:
         self.task, self.config = task, config
         if config.shaping_information and not task.has_information:
             raise ValueError(f"shaping_information: {task.name} defines no information potential (fixed sorts do)")
+        if config.rules.loads_in_order and task.slot_limits is not None:
+            # An input may not read past its count, so these must branch on it before loading.
+            raise ValueError(f"loads_in_order: {task.name} must branch on its count before it loads (fixed sizes only)")
         self.table = A.build(task.vocabulary, task.slots)
         self.num_actions = self.table.size
         self.num_labels = int(self.table.label.max()) + 1 if (self.table.label >= 0).any() else 0

@@ -117,6 +117,8 @@ def test_a_bad_rule_name_or_an_unsupported_potential_is_a_one_line_error():
         games.make("sort3", rules={"loads_in_ordr": True})
     with pytest.raises(ValueError, match="varsort3 defines no information potential"):
         games.make("varsort3", shaping_weight=1.0, shaping_information=0.5)
+    with pytest.raises(ValueError, match="loads_in_order: varsort3 must branch on its count"):
+        games.make("varsort3", rules={"loads_in_order": True})
 
 
 @pytest.mark.parametrize("n", [3, 4, 5])
