@@ -196,7 +196,7 @@ class SortTask(Task):
         flag pattern (the worst case, which a conjunctive compare cannot inflate). A
         compare-swap then gains at its cmp, not after its last cmov: the three moves between,
         where nothing was gained, buried the reference sort4 prefix in a beam ranked by the
-        return earned (hundreds to thousands of prefixes above it at every length from 9 to 14
+        return earned (hundreds to thousands of prefixes above it in the middle of each swap, 9-14
         moves); counting the flags leaves only the mov before each cmp (README).
 
         Args:
