@@ -1,8 +1,16 @@
-"""games: tasks as pure-JAX single-player games (pgx style)."""
-from games.actions import Jump, PlaceLabel
-from games.game import Config, Game, MachineDisagreement, Rules, State
-from games.registry import make, names, register
-from games.task import Score, Task
+"""games: tasks as pure-JAX single-player games (pgx style).
 
-__all__ = ["Jump", "PlaceLabel", "Config", "Game", "MachineDisagreement", "Rules", "State", "make",
-           "names", "register", "Score", "Task"]
+A `Task` (games/task.py) owns everything about one kernel; a `Game` plays it move by move.
+`make(name)` builds the game of a registered task; `register(name, factory)` adds your own.
+"""
+from games.actions import Jump, PlaceLabel
+from games.config import Config, Rules
+from games.game import Game, MachineDisagreement, State
+from games.hash import HashTask
+from games.registry import make, names, register, task
+from games.sort import SortTask, VarSortTask
+from games.task import CReference, Param, Reference, Score, Signature, Slot, Task
+
+__all__ = ["Jump", "PlaceLabel", "Config", "Rules", "Game", "MachineDisagreement", "State", "HashTask",
+           "make", "names", "register", "task", "SortTask", "VarSortTask", "CReference", "Param",
+           "Reference", "Score", "Signature", "Slot", "Task"]

@@ -18,15 +18,16 @@ states one bit apart; and 16-byte strings that defeat symmetric combinations of 
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import isa
 from games.actions import slot_key
-from games.task import Score, Task
+from games.config import Config
+from games.task import CReference, Param, Reference, Signature, Task
+
+__all__ = ["HashTask", "abseil_2022", "abseil_2023", "corpus", "quality", "ABSEIL_2022", "ABSEIL_2023", "K_MUL"]
 
 K_MUL = 0x9DDFEA08EB382D69
 MASK64 = 2**64 - 1
@@ -147,10 +148,34 @@ def expected_collisions(n: int, bits: int) -> float:
     return n - 2**bits * (1 - (1 - 2.0**-bits) ** n)
 
 
+C_HELPERS = """static inline uint64_t load64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint64_t mix(uint64_t s, uint64_t v) {
+    __uint128_t m = (__uint128_t)(s + v) * 0x9ddfea08eb382d69ULL;
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+"""
+C_ABSEIL_2022 = "    return mix(mix(state, load64(p)), load64(p + len - 8));\n"
+C_ABSEIL_2023 = """    uint64_t lo = load64(p), hi = load64(p + len - 8), s = state;
+    lo = (lo >> 53) | (lo << 11);
+    s += 0x9ddfea08eb382d69ULL; lo += s; s ^= hi;
+    __uint128_t m = (__uint128_t)s * lo;
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
+"""
+
+
 class HashTask(Task):
+    """hash9to16, judged on hash quality over the corpus (module docstring)."""
     name = "hash9to16"
     registers = HASH_REGISTERS
     entry_registers = ("rdi", "rsi", "rdx")
+    signature = Signature((Param("p", "const uint8_t *", "rdi"), Param("len", "size_t", "rsi"),
+                           Param("state", "uint64_t", "rdx")), ctype="uint64_t", result="rax")
+    references = (Reference("Abseil 2022 (asm)", ABSEIL_2022), Reference("Abseil 2023 (asm)", ABSEIL_2023))
+    c_references = (CReference("Abseil 2022 (C, gcc -O3)", C_ABSEIL_2022, C_HELPERS),
+                    CReference("Abseil 2023 (C, gcc -O3)", C_ABSEIL_2023, C_HELPERS))
+    target_lengths = {"human": len(ABSEIL_2023)}
+    # The Abseil references take 9 instructions; room for twice that.
+    config = Config(max_length=18)
 
     def __init__(self):
         strings, states, self.pairs = corpus()
@@ -171,6 +196,8 @@ class HashTask(Task):
         self.avalanche_tolerance = abs(ref_aval - 0.5) + AVALANCHE_SLACK
         self.random_distinct = np.array([n - expected_collisions(n, b) for b in (8, 16, 32, 32)], np.float32)
         self.vocabulary = tuple(self._vocabulary())
+        # executions() runs the corpus grouped by length; this puts the results back in order.
+        self._by_length = np.argsort(self.lengths, kind="stable")
 
     @staticmethod
     def _vocabulary() -> list:
@@ -210,24 +237,19 @@ class HashTask(Task):
     def executions(self, program, backend):
         # Each length runs with a data region of exactly that many bytes.
         runs = []
-        for length in range(9, 17):
+        for length in np.unique(self.lengths):
             rows = np.flatnonzero(self.lengths == length)
             sub = isa.Inputs(self.inputs.registers[rows], self.inputs.memory[rows, :length])
-            runs.append((rows, isa.execute(program, sub, backend)))
+            runs.append((isa.execute(program, sub, backend), sub))
         return runs
 
-    def score(self, program: isa.Program, backend: str = "unicorn", *, cycles: bool = True) -> Score:
-        """Hash quality of `program` on the corpus; `n_correct` counts inputs that ran without a fault."""
-        if not isinstance(program, isa.Program):
-            raise TypeError(f"score takes an isa.Program, got {type(program).__name__}")
-        n = len(self.lengths)
-        results, executed = np.zeros(n, np.uint64), np.zeros(n)
-        faults: list[Optional[str]] = [None] * n
-        for rows, run in self.executions(program, backend):
-            results[rows] = run.registers[:, 0]
-            executed[rows] = run.executed
-            for r, f in zip(rows, run.fault):
-                faults[r] = f
+    def assess(self, runs):
+        """Hash quality on the corpus; inputs count as correct when they ran without a fault."""
+        results = np.concatenate([run.registers[:, 0] for run, _ in runs])
+        faults = [f for run, _ in runs for f in run.fault]
+        order = np.empty_like(self._by_length)
+        order[self._by_length] = np.arange(len(order))
+        results, faults = results[order], [faults[k] for k in order]
         ok = np.array([f is None for f in faults])
         results = np.where(ok, results, np.uint64(0))
         collisions, avalanche = self._quality_np(results)
@@ -237,8 +259,17 @@ class HashTask(Task):
                 reason = f"{name}: {int(c)} collisions, at most {int(allowed)} allowed"
         if reason is None and abs(avalanche - 0.5) > self.avalanche_tolerance:
             reason = f"avalanche {avalanche:.3f}, must be within {self.avalanche_tolerance:.3f} of 0.5"
-        items = float(self._items(collisions, avalanche, np))
-        return Score(correct=reason is None, n_correct=int(ok.sum()), n_inputs=n, items=items,
-                     length=len(program), executed=float(executed.mean()),
-                     cycles=isa.latency.cycles(program, self.mcpu) if cycles and len(program) else (0 if cycles else None),
-                     reason=reason)
+        return float(self._items(collisions, avalanche, np)), int(ok.sum()), reason
+
+    def random_inputs(self, n: int, seed: int) -> list[isa.Inputs]:
+        """Random strings of every length 9..16 (one group per length, region exactly that
+        long), with random states: they must run without a fault."""
+        rng = np.random.default_rng(seed)
+        lengths = rng.integers(9, 17, n)
+        groups = []
+        for length in range(9, 17):
+            rows = int((lengths == length).sum())
+            regs = rng.integers(0, 2**64 - 1, (rows, 16), dtype=np.uint64, endpoint=True)
+            regs[:, 6] = length
+            groups.append(isa.Inputs(regs, rng.integers(0, 256, (rows, length), dtype=np.uint8)))
+        return groups

@@ -1,57 +1,70 @@
-"""Every game by name: `games.make(name)`, `games.names()`."""
+"""Every task by name: `games.make(name)`, `games.task(name)`, `games.names()`, `games.register`."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import functools
+from typing import Callable, Mapping
 
-from games.game import Config, Game, Rules
+from games.config import Config, rules_from
+from games.game import Game
 from games.hash import HashTask
-from games.sort import SortTask
+from games.sort import SortTask, VarSortTask
+from games.task import Task
 
-# Comparators of the best known networks: the human baseline is 2N + 4C instructions.
-COMPARATORS = {2: 1, 3: 3, 4: 5, 5: 9, 6: 12, 7: 16, 8: 19}
+__all__ = ["register", "names", "task", "make"]
 
-
-def _sort(n: int) -> Callable[[], tuple]:
-    baseline = 2 * n + 4 * COMPARATORS[n]
-    return lambda: (SortTask(n), Config(max_length=baseline + 4))
-
-
-def _varsort(n: int) -> Callable[[], tuple]:
-    # Branches: each path stores on its own, so "stores last" cannot hold; latency is executed.
-    baseline = {3: 33, 4: 66, 5: 115}[n]
-    return lambda: (SortTask(n, variable=True),
-                    Config(max_length=baseline + 4, latency="executed", rules=Rules(stores_last=False)))
-
-
-_REGISTRY: dict[str, Callable[[], tuple]] = {
-    **{f"sort{n}": _sort(n) for n in range(2, 9)},
-    **{f"varsort{n}": _varsort(n) for n in range(3, 6)},
-    # The Abseil references take 9 instructions; room for twice that.
-    "hash9to16": lambda: (HashTask(), Config(max_length=18)),
+_REGISTRY: dict[str, Callable[[], Task]] = {
+    **{f"sort{n}": functools.partial(SortTask, n) for n in range(2, 9)},
+    **{f"varsort{n}": functools.partial(VarSortTask, n) for n in range(3, 6)},
+    "hash9to16": HashTask,
 }
+_TASKS: dict[str, Task] = {}
 
 
-def register(name: str, factory: Callable[[], tuple]) -> None:
-    """Adds a game: `factory()` returns (task, config)."""
+def register(name: str, factory: Callable[[], Task]) -> None:
+    """Adds (or replaces) a task: `factory()` returns a `Task` whose `name` is `name`."""
     _REGISTRY[name] = factory
+    _TASKS.pop(name, None)
 
 
 def names() -> list[str]:
     return list(_REGISTRY)
 
 
-def make(name: str, **config) -> Game:
-    """The game called `name`, with its default config updated by keyword arguments.
+def task(name: str) -> Task:
+    """The task called `name` (built once per process).
 
     Raises:
-      ValueError: for an unknown name or config field, naming the valid ones.
+      ValueError: for an unknown name, naming the known ones.
     """
     if name not in _REGISTRY:
-        raise ValueError(f"unknown game {name!r}; games: {', '.join(names())}")
-    task, defaults = _REGISTRY[name]()
+        raise ValueError(f"unknown game {name!r}; games: {', '.join(names())} (add your own: alphadev --tasks FILE.py)")
+    if name not in _TASKS:
+        built = _REGISTRY[name]()
+        if not isinstance(built, Task) or built.name != name:
+            raise ValueError(f"the factory registered as {name!r} must return a games.Task named {name!r}")
+        _TASKS[name] = built
+    return _TASKS[name]
+
+
+def make(name: str, **overrides) -> Game:
+    """The game called `name`: its task's default `Config` with `overrides` replaced (a `rules`
+    dict switches only the rules it names).
+
+    Raises:
+      ValueError: for an unknown name, config field, rule or potential, or an inconsistent rule
+        set, in one line.
+    """
+    the_task = task(name)
+    return Game(the_task, configure(the_task.config, overrides))
+
+
+def configure(config: Config, overrides: Mapping) -> Config:
     fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(config) - fields
+    unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown game config {sorted(unknown)}; fields: {', '.join(sorted(fields))}")
-    return Game(task, dataclasses.replace(defaults, **config))
+    rules = overrides.get("rules")
+    if isinstance(rules, Mapping):
+        overrides = {**overrides, "rules": rules_from(config.rules, rules)}
+    return dataclasses.replace(config, **overrides)

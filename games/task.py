@@ -1,17 +1,28 @@
-"""A task: test inputs, what a correct output is, the instruction vocabulary, and scoring.
+"""The Task contract: everything every tool needs to know about one kernel.
 
-A `Task` judges any program of the isa subset on any backend (`score`); the `Game` built on it
-(games/game.py) turns the same judgement into per-move rewards inside JAX.
+A `Task` owns its search inputs, its vocabulary, its judges (pure JAX for the game, host-side
+for any backend), its verification inputs, its C signature, its human references and C
+baselines, its target lengths and its default game `Config`. Optional capabilities (shaping
+potentials, dead-end checks) are explicit attributes: a rule or a shaping term that needs one
+the task lacks is a one-line error when the game is built. Tools (train, verify, bench, export)
+read only this contract, never a task's class or name.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
-from typing import Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
 import isa
+from games.config import Config
+
+__all__ = ["Task", "Score", "Slot", "Param", "Signature", "Reference", "CReference", "Potential",
+           "first_fault"]
+
+# Pure JAX: ([I] machine, [S] loaded, [S] stored) -> [] float32 potential or bool dead end.
+Potential = Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,61 +59,135 @@ class Slot:
         return isa.Mem(32, "rdi", disp=4 * self.index)
 
 
-class Task:
-    """Base of every task. Subclasses set the attributes and `judge`.
+# The System V argument registers in order, with GCC's constraint letter for each.
+ARGUMENT_REGISTERS = ("rdi", "rsi", "rdx", "rcx")
+CONSTRAINTS = {"rdi": "D", "rsi": "S", "rdx": "d", "rcx": "c"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One C argument: its name, C type and the register that carries it. A pointer type
+    points at the data region (`isa.Inputs.memory`); any other type is the register's value."""
+    name: str
+    ctype: str
+    register: str
+
+    def __post_init__(self):
+        if self.register not in ARGUMENT_REGISTERS:
+            raise ValueError(f"argument {self.name}: {self.register!r} is not one of {', '.join(ARGUMENT_REGISTERS)}")
+
+    @property
+    def pointer(self) -> bool:
+        return self.ctype.rstrip().endswith("*")
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """The kernel's C signature: `ctype name(params)`, the result (if any) in `result`."""
+    params: tuple[Param, ...]
+    ctype: str = "void"
+    result: Optional[str] = None  # "rax" or "eax"
+
+    def __post_init__(self):
+        if tuple(p.register for p in self.params) != ARGUMENT_REGISTERS[:len(self.params)]:
+            raise ValueError("arguments must come in the System V order: " + ", ".join(ARGUMENT_REGISTERS))
+        if sum(p.pointer for p in self.params) > 1:
+            raise ValueError("a kernel takes at most one pointer (to its data region)")
+        if (self.result is None) != (self.ctype == "void"):
+            raise ValueError(f"a {self.ctype} kernel needs {'no' if self.ctype == 'void' else 'a'} result register")
+        if self.result is not None and self.result not in ("rax", "eax"):
+            raise ValueError(f"the result must be in rax or eax, not {self.result!r}")
+
+    def declaration(self, name: str) -> str:
+        return f"{_typed(self.ctype, name)}({', '.join(_typed(p.ctype, p.name) for p in self.params)})"
+
+
+def _typed(ctype: str, name: str) -> str:
+    return f"{ctype}{'' if ctype.endswith('*') else ' '}{name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A human-written program for the task (the first is the one ratios are taken against)."""
+    label: str
+    program: isa.Program
+
+
+@dataclasses.dataclass(frozen=True)
+class CReference:
+    """A C baseline for bench: `body` is the function body over the signature's parameter
+    names, compiled with gcc -O3; `helpers` is C code placed before it."""
+    label: str
+    body: str
+    helpers: str = ""
+
+
+class Task(abc.ABC):
+    """Base of every task.
 
     Attributes:
       name: registry name (`sort3`, ...).
       inputs: search-time test inputs, `isa.Inputs` with I states.
       vocabulary: the instructions (and label moves) the game may play, see games/actions.py.
+      registers: allocation order of the registers the vocabulary writes.
+      entry_registers: registers defined at entry (the arguments).
+      slots: slot_key(mem) -> slot number of the plain loads and stores.
+      slot_limits: [I] first slot each input may not touch, or None (all slots allowed).
+      targets: [I, K] int32 values an observer may compare registers against, or None.
+      signature: the C `Signature` (export, bench).
+      references: human `Reference` programs (bench ratios; tests check they score correct).
+      c_references: `CReference` baselines in C (bench).
+      target_lengths: named lengths to beat or match, e.g. {"alphadev": 17, "human": 18}.
+      config: the default game `Config`.
       mcpu: CPU model for llvm-mca.
+      potentials: name -> pure JAX `Potential` for reward shaping (`Config.shaping`).
+      lost, stored_wrong: pure JAX dead-end checks ([] bool), or None (Rules.end_lost,
+        Rules.end_stored_wrong need them).
+      stores_needed: pure JAX, [] int32 stores the output still needs, or None
+        (Rules.room_for_stores needs it).
     """
     name: str
     inputs: isa.Inputs
     vocabulary: Sequence
-    registers: Sequence[str] = ()      # allocation order of the registers the vocabulary writes
-    entry_registers: Sequence[str] = ("rdi",)  # defined at entry (arguments)
-    slots: dict = {}                   # slot_key(mem) -> slot number of plain loads and stores
-    slot_limits: Optional[np.ndarray] = None  # [I] first slot an input may not touch (varsort)
+    registers: Sequence[str] = ()
+    entry_registers: Sequence[str] = ("rdi",)
+    slots: Mapping = {}
+    slot_limits: Optional[np.ndarray] = None
+    targets: Optional[np.ndarray] = None
+    signature: Signature
+    references: Sequence[Reference] = ()
+    c_references: Sequence[CReference] = ()
+    target_lengths: Mapping[str, int] = {}
+    config: Config = Config()
     mcpu: str = "skylake"
-    has_information: bool = False      # defines jax_information (games.Config.shaping_information)
+    potentials: Mapping[str, Potential] = {}
+    lost: Optional[Potential] = None
+    stored_wrong: Optional[Potential] = None
+    stores_needed: Optional[Potential] = None
 
+    @property
+    def target_length(self) -> Optional[int]:
+        """The length to reach: AlphaDev's where known, else the shortest named one."""
+        lengths = self.target_lengths
+        return lengths.get("alphadev", min(lengths.values(), default=None))
+
+    @abc.abstractmethod
     def jax_judge(self, machine, outside):
         """Pure JAX: ([I] machine, [I] touched a forbidden slot) -> ([] items in [0, 1], [] correct)."""
-        raise NotImplementedError
 
-    def jax_potential(self, machine, stored):
-        """Pure JAX: ([I] machine, [slots] stored) -> [] progress for reward shaping, in units of
-        the items fraction (games.Config.shaping_weight); 0 once the output is all stored."""
-        raise NotImplementedError(f"{self.name} defines no shaping potential")
+    @abc.abstractmethod
+    def assess(self, runs: Sequence[tuple[isa.Execution, isa.Inputs]]) -> tuple[float, int, Optional[str]]:
+        """The host judge over `executions`: (items in [0, 1], inputs entirely correct, the
+        reason the program is wrong or None). It must agree with `jax_judge`."""
 
-    def jax_information(self, machine, loaded, stored, *, flags: bool = False):
-        """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] in [0, 1], a second
-        shaping term (games.Config.shaping_information); `flags`: count the defined flags
-        (games.Config.information_flags)."""
-        raise NotImplementedError(f"{self.name} defines no information potential")
+    @abc.abstractmethod
+    def random_inputs(self, n: int, seed: int) -> list[isa.Inputs]:
+        """`n` random verification inputs in groups (one `isa.Inputs` per data-region size)."""
 
-    def jax_lost(self, machine, loaded, stored):
-        """Pure JAX: ([I] machine, [slots] loaded, [slots] stored) -> [] bool, the output can no
-        longer be made correct whatever follows (games.Rules.end_lost). Never, by default."""
-        del machine, loaded, stored
-        return jnp.bool_(False)
-
-    def jax_stored_wrong(self, machine, stored):
-        """Pure JAX: ([I] machine, [slots] stored) -> [] bool, a stored output slot is wrong for
-        good (games.Rules.end_stored_wrong). Never, by default."""
-        del machine, stored
-        return jnp.bool_(False)
-
-    def jax_stores_needed(self, machine, stored):
-        """Pure JAX: ([I] machine, [slots] stored) -> [] int32, how many slots not stored yet
-        still need a store (games.Rules.room_for_stores). None, by default."""
-        del machine, stored
-        return jnp.int32(0)
-
-    def judge(self, run: isa.Execution, inputs: isa.Inputs) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
-        """Returns ([I, K] bool item correctness, [K] or [I, K] item weights, a reason when wrong)."""
-        raise NotImplementedError
+    def check(self, run: isa.Execution, inputs: isa.Inputs) -> Optional[str]:
+        """Why `run` of `inputs` (any inputs, e.g. `random_inputs`) is wrong, or None. The
+        default accepts any run without a fault (for tasks judged on quality, not outputs)."""
+        return first_fault(run)
 
     def executions(self, program: isa.Program, backend: str) -> list[tuple[isa.Execution, isa.Inputs]]:
         """Runs the program on the inputs; tasks whose inputs differ in data size split them."""
@@ -120,21 +205,11 @@ class Task:
         """
         if not isinstance(program, isa.Program):
             raise TypeError(f"score takes an isa.Program, got {type(program).__name__}")
-        n_correct, n_inputs, weighted, total, executed = 0, 0, 0.0, 0.0, []
-        reason = None
-        for run, inputs in self.executions(program, backend):
-            good, weights, why = self.judge(run, inputs)
-            weights = np.broadcast_to(weights, good.shape)
-            n_correct += int(np.sum(good.all(axis=1) | (weights == 0).all(axis=1)))
-            n_inputs += good.shape[0]
-            weighted += float(np.sum(good * weights))
-            total += float(np.sum(weights))
-            executed.append(run.executed)
-            reason = reason or why
-        correct = reason is None
-        return Score(correct=correct, n_correct=n_correct, n_inputs=n_inputs,
-                     items=weighted / total if total else 0.0, length=len(program),
-                     executed=float(np.mean(np.concatenate(executed))),
+        runs = self.executions(program, backend)
+        items, n_correct, reason = self.assess(runs)
+        executed = np.concatenate([run.executed for run, _ in runs])
+        return Score(correct=reason is None, n_correct=n_correct, n_inputs=len(executed), items=items,
+                     length=len(program), executed=float(np.mean(executed)),
                      cycles=isa.latency.cycles(program, self.mcpu) if cycles and len(program) else (0 if cycles else None),
                      reason=reason)
 
