@@ -1,12 +1,16 @@
-"""Native latency, side by side in one run: programs against the human reference and gcc -O3 C.
+"""Native latency, side by side in one run: programs against the task's references and C baselines.
 
 A C harness (built with gcc -O2; the C baselines inside it are compiled at -O3 through a
-function attribute) calls each kernel through a `noinline` wrapper over a pool of 16,384 random
-inputs (too many for branch predictors to learn), timing each pass over the pool with `rdtsc`
-between `lfence`s. Each call's input depends on the previous call's output (xor with an opaque
-zero), so calls cannot overlap and the figure is latency, not throughput. Kernels take turns within every repetition, so machine noise hits them alike. A pass
-over the pool with an empty kernel is subtracted; reported per call: the median over
-repetitions and the 10th-90th percentile spread, in TSC ticks (reference cycles).
+function attribute) calls each kernel through a `noinline` wrapper over a pool of 16,384 of the
+task's random inputs (too many for branch predictors to learn), timing each pass over the pool
+with `rdtsc` between `lfence`s. The harness is built from the task's C `Signature`: each call
+copies its input's data region into a buffer (the pointer argument) and takes the other
+arguments from its input's registers. Each call's input depends on the previous call's output
+(xor with an opaque zero, into the last scalar argument or else the buffer's first word; out of
+the result or else the buffer's last word), so calls cannot overlap and the figure is latency,
+not throughput. Kernels take turns within every repetition, so machine noise hits them alike.
+A pass with an empty kernel is subtracted; reported per call: the median over repetitions and
+the 10th-90th percentile spread, in TSC ticks (reference cycles).
 """
 from __future__ import annotations
 
@@ -20,9 +24,8 @@ import numpy as np
 import games
 import isa
 from alphadev.export import inline_function
-from games.hash import ABSEIL_2022, ABSEIL_2023, HashTask
-from games.references import NETWORKS, VARSORT3_BRANCHY, sorting_network
-from games.sort import SortTask
+
+__all__ = ["Row", "bench", "table"]
 
 
 @dataclasses.dataclass
@@ -32,38 +35,8 @@ class Row:
     median: float
     p10: float
     p90: float
-    ratio: float = float("nan")  # median / the human reference's median
+    ratio: float = float("nan")  # median / the first reference's median
 
-
-def _c_sort(n: int, variable: bool) -> str:
-    """The comparator network in plain C (branchless min/max), or by count for varsort."""
-    swaps = lambda off: "".join(f"    cswap(b + {i + off}, b + {j + off});\n" for i, j in NETWORKS[n])
-    if not variable:
-        return f"__attribute__((noinline, optimize(\"O3\"))) void c_gcc_O3(int32_t *b) {{\n{swaps(0)}}}\n"
-    if n != 3:
-        raise ValueError("a C baseline exists for varsort3 only")
-    return ("__attribute__((noinline, optimize(\"O3\"))) void c_gcc_O3(int32_t *b) {\n"
-            "    int n = b[0];\n    if (n < 2) return;\n    cswap(b + 1, b + 2);\n    if (n < 3) return;\n"
-            "    cswap(b + 2, b + 3);\n    cswap(b + 1, b + 2);\n}\n")
-
-
-C_HASH = r"""
-static inline uint64_t load64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint64_t mix(uint64_t s, uint64_t v) {
-    __uint128_t m = (__uint128_t)(s + v) * 0x9ddfea08eb382d69ULL;
-    return (uint64_t)m ^ (uint64_t)(m >> 64);
-}
-__attribute__((noinline, optimize("O3"))) uint64_t c_abseil2022_gcc_O3(const uint8_t *p, size_t len, uint64_t s) {
-    return mix(mix(s, load64(p)), load64(p + len - 8));
-}
-__attribute__((noinline, optimize("O3"))) uint64_t c_abseil2023_gcc_O3(const uint8_t *p, size_t len, uint64_t s) {
-    uint64_t lo = load64(p), hi = load64(p + len - 8);
-    lo = (lo >> 53) | (lo << 11);
-    s += 0x9ddfea08eb382d69ULL; lo += s; s ^= hi;
-    __uint128_t m = (__uint128_t)s * lo;
-    return (uint64_t)m ^ (uint64_t)(m >> 64);
-}
-"""
 
 HARNESS = r"""
 #include <stdint.h>
@@ -71,61 +44,30 @@ HARNESS = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <x86intrin.h>
-static inline void cswap(int32_t *a, int32_t *b) {
-    int32_t x = *a, y = *b; *a = x < y ? x : y; *b = x < y ? y : x;
-}
+%(helpers)s
 %(kernels)s
 static uint64_t ticks(void) { _mm_lfence(); uint64_t t = __rdtsc(); _mm_lfence(); return t; }
-%(timing)s
-"""
-
-SORT_TIMING = r"""
-typedef void (*kernel)(int32_t *);
-/* The empty kernel passes the chain through memory as a kernel does (first slot in, last out). */
-__attribute__((noinline)) void k_empty(int32_t *b) { b[%(width)d - 1] = b[0]; __asm__ volatile("" :: "r"(b) : "memory"); }
+typedef %(kernel_type)s;
+__attribute__((noinline)) %(empty)s
 int main(int argc, char **argv) {
-    int reps = atoi(argv[1]), width = %(width)d, pool = %(pool)d;
-    static int32_t inputs[%(pool)d][%(width)d];
-    if (fread(inputs, sizeof inputs, 1, stdin) != 1) return 2;
+    int reps = atoi(argv[1]);
+    static uint8_t memory[%(pool)d][%(width)d];
+    static uint64_t regs[%(pool)d][%(scalars)d + 1];
+    if (fread(memory, sizeof memory, 1, stdin) != 1 || fread(regs, sizeof regs, 1, stdin) != 1) return 2;
     kernel ks[] = {k_empty, %(names)s};
     int nk = sizeof ks / sizeof *ks;
-    int32_t buf[%(width)d];
-    static volatile int32_t opaque_zero = 0;
-    int32_t zero = opaque_zero, dep = 0;
-    for (int r = 0; r < reps; r++)
-        for (int k = 0; k < nk; k++) {
-            uint64_t t0 = ticks();
-            for (int i = 0; i < pool; i++) {
-                memcpy(buf, inputs[i], sizeof buf);
-                buf[0] ^= dep;                      /* waits for the previous call */
-                ks[k](buf);
-                dep = buf[%(width)d - 1] & zero;
-            }
-            printf("%%d %%llu\n", k, (unsigned long long)(ticks() - t0));
-        }
-    return dep;
-}
-"""
-
-HASH_TIMING = r"""
-typedef uint64_t (*kernel)(const uint8_t *, size_t, uint64_t);
-__attribute__((noinline)) uint64_t k_empty(const uint8_t *p, size_t n, uint64_t s) {
-    __asm__ volatile("" :: "r"(p), "r"(n), "r"(s) : "memory"); return s;
-}
-int main(int argc, char **argv) {
-    int reps = atoi(argv[1]), pool = %(pool)d;
-    static uint8_t strings[%(pool)d][16];
-    static uint64_t lens[%(pool)d], states[%(pool)d];
-    if (fread(strings, sizeof strings, 1, stdin) != 1 || fread(lens, sizeof lens, 1, stdin) != 1
-        || fread(states, sizeof states, 1, stdin) != 1) return 2;
-    kernel ks[] = {k_empty, %(names)s};
-    int nk = sizeof ks / sizeof *ks;
+    static uint8_t buf[%(width)d] __attribute__((aligned(16)));
     static volatile uint64_t opaque_zero = 0;
     uint64_t zero = opaque_zero, dep = 0;
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < nk; k++) {
             uint64_t t0 = ticks();
-            for (int i = 0; i < pool; i++) dep = ks[k](strings[i], lens[i], states[i] ^ dep) & zero;
+            for (int i = 0; i < %(pool)d; i++) {
+                memcpy(buf, memory[i], sizeof buf);
+                %(chain_in)s
+                %(call)s
+                %(chain_out)s
+            }
             printf("%%d %%llu\n", k, (unsigned long long)(ticks() - t0));
         }
     return (int)dep;
@@ -133,61 +75,83 @@ int main(int argc, char **argv) {
 """
 
 
-def references_for(game: str) -> list[tuple[str, isa.Program]]:
-    """The human reference programs of a game (the first is the one ratios are taken against)."""
-    if game.startswith("sort") and int(game[4:]) in NETWORKS:
-        return [("human reference (cmov network)", sorting_network(int(game[4:])))]
-    if game == "varsort3":
-        return [("human reference (branchy)", VARSORT3_BRANCHY)]
-    if game == "hash9to16":
-        return [("Abseil 2022 (asm)", ABSEIL_2022), ("Abseil 2023 (asm)", ABSEIL_2023)]
-    raise ValueError(f"no native benchmark for {game}: it has no human reference")
+def _word(at: str) -> str:
+    return f"({{ uint32_t w_; memcpy(&w_, {at}, 4); w_; }})"
+
+
+def _harness_parts(sig: games.Signature, width: int) -> dict:
+    """The signature-dependent pieces of HARNESS: argument passing and the dependency chain."""
+    scalars = [p for p in sig.params if not p.pointer]
+    args, k = [], 0
+    for p in sig.params:
+        if p.pointer:
+            args.append(f"({p.ctype})buf")
+        else:
+            xor = " ^ dep" if p is scalars[-1] else ""
+            args.append(f"({p.ctype})(regs[i][{k}]{xor})")
+            k += 1
+    last = f"buf + {width - 4}"
+    chain_in = "" if scalars else f"{{ uint32_t w_ = {_word('buf')} ^ (uint32_t)dep; memcpy(buf, &w_, 4); }}"
+    call = f"{'uint64_t out = (uint64_t)' if sig.result else ''}ks[k]({', '.join(args)});"
+    chain_out = f"dep = {'out' if sig.result else _word(last)} & zero;"
+    params = ", ".join(f"{p.ctype} {p.name}" for p in sig.params)
+    keep = ", ".join(f'"r"({p.name})' for p in sig.params)
+    pointer = next((p.name for p in sig.params if p.pointer), None)
+    if sig.result:  # passes the chain from its last scalar argument (or the buffer) to the result
+        source = scalars[-1].name if scalars else _word(pointer)
+        body = f'__asm__ volatile("" :: {keep} : "memory"); return ({sig.ctype}){source};'
+    else:           # passes the chain through memory as a kernel does (first word in, last out)
+        body = (f'memcpy((uint8_t *){pointer} + {width - 4}, {pointer}, 4); '
+                f'__asm__ volatile("" :: {keep} : "memory");')
+    return dict(kernel_type=f"{sig.ctype} (*kernel)({params})", empty=f"{sig.declaration('k_empty')} {{ {body} }}",
+                chain_in=chain_in, call=call, chain_out=chain_out, scalars=len(scalars))
+
+
+def _pool(task: games.Task, pool: int, seed: int) -> tuple[bytes, int]:
+    """(the data the harness reads, the buffer width): `pool` of the task's random inputs in a
+    random order, data regions padded to the widest, then the scalar arguments' registers."""
+    groups = task.random_inputs(pool, seed)
+    width = max(4, max(g.data_size for g in groups))
+    memory = np.concatenate([np.pad(g.memory, ((0, 0), (0, width - g.data_size))) for g in groups])
+    regs = np.concatenate([g.registers for g in groups])
+    order = np.random.default_rng(seed).permutation(len(memory))
+    scalars = [isa.Reg(p.register).number for p in task.signature.params if not p.pointer]
+    columns = np.concatenate([regs[order][:, scalars], np.zeros((len(order), 1), np.uint64)], axis=1)
+    return memory[order].tobytes() + columns.astype(np.uint64).tobytes(), width
 
 
 def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int = 16384,
           reps: int = 21, seed: int = 0) -> list[Row]:
-    """Times the references, the gcc -O3 C and `programs` natively, in one run.
+    """Times the task's references, its C baselines and `programs` natively, in one run.
 
     Args:
-      game: the game the programs solve.
+      game: a registered task's name.
       programs: (name, program) pairs to time besides the baselines.
       pool: random inputs per pass. reps: passes per kernel.
     Returns:
-      One `Row` per kernel, references first.
+      One `Row` per kernel, references first, then `programs`, then the C baselines.
+    Raises:
+      ValueError: when the task has no reference and no program is given.
     """
-    task = games.make(game).task
-    rng = np.random.default_rng(seed)
-    kernels = references_for(game) + list(programs)
+    task = games.task(game)
+    sig = task.signature
+    kernels = [(r.label, r.program) for r in task.references] + list(programs)
+    if not kernels:
+        raise ValueError(f"no native benchmark for {game}: no reference and no program to time")
+    data, width = _pool(task, pool, seed)
     sources, names = [], []
+    call = ", ".join(p.name for p in sig.params)
+    ret = "return " if sig.result else ""
     for k, (_, program) in enumerate(kernels):
-        fn = inline_function(program, game, f"asm_{k}")
-        if isinstance(task, HashTask):
-            wrapper = (f"__attribute__((noinline)) uint64_t k_{k}(const uint8_t *p, size_t n, uint64_t s) "
-                       f"{{ return asm_{k}(p, n, s); }}\n")
-        else:
-            wrapper = f"__attribute__((noinline)) void k_{k}(int32_t *b) {{ asm_{k}(b); }}\n"
-        sources.append(fn + wrapper)
+        sources.append(inline_function(program, sig, f"asm_{k}"))
+        sources.append(f"__attribute__((noinline)) {sig.declaration(f'k_{k}')} {{ {ret}asm_{k}({call}); }}\n")
         names.append(f"k_{k}")
-    if isinstance(task, HashTask):
-        sources.append(C_HASH)
-        labels = [n for n, _ in kernels] + ["Abseil 2022 (C, gcc -O3)", "Abseil 2023 (C, gcc -O3)"]
-        names += ["c_abseil2022_gcc_O3", "c_abseil2023_gcc_O3"]
-        timing = HASH_TIMING % dict(pool=pool, names=", ".join(names))
-        lens = rng.integers(9, 17, pool).astype(np.uint64)
-        data = rng.integers(0, 256, (pool, 16), dtype=np.uint8).tobytes() + lens.tobytes() \
-            + rng.integers(0, 2**63, pool, dtype=np.uint64).tobytes()
-    else:
-        assert isinstance(task, SortTask)
-        sources.append(_c_sort(task.n, task.variable))
-        labels = [n for n, _ in kernels] + ["C network (gcc -O3)"]
-        names.append("c_gcc_O3")
-        width = task.n + (1 if task.variable else 0)
-        values = rng.integers(-2**31, 2**31, (pool, width), dtype=np.int64).astype(np.int32)
-        if task.variable:
-            values[:, 0] = rng.integers(1, task.n + 1, pool)
-        timing = SORT_TIMING % dict(pool=pool, width=width, names=", ".join(names))
-        data = values.tobytes()
-    source = HARNESS % dict(kernels="\n".join(sources), timing=timing)
+    helpers = {c.helpers for c in task.c_references}
+    for k, c in enumerate(task.c_references):
+        sources.append(f"__attribute__((noinline, optimize(\"O3\"))) {sig.declaration(f'c_{k}')} {{\n{c.body}}}\n")
+        names.append(f"c_{k}")
+    source = HARNESS % dict(helpers="\n".join(sorted(helpers)), kernels="\n".join(sources), pool=pool, width=width,
+                            names=", ".join(names), **_harness_parts(sig, width))
     with tempfile.TemporaryDirectory() as tmp:
         c, exe = Path(tmp) / "bench.c", Path(tmp) / "bench"
         c.write_text(source)
@@ -202,9 +166,9 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int 
             k, t = (int(x) for x in line.split())
             samples[k, counts[k]] = t
             counts[k] += 1
-    empty = np.median(samples[0])
-    per_call = (samples[1:] - empty) / pool
-    lengths = [len(p) for _, p in kernels] + [None] * (len(names) - len(kernels))
+    per_call = (samples[1:] - np.median(samples[0])) / pool
+    labels = [n for n, _ in kernels] + [c.label for c in task.c_references]
+    lengths = [len(p) for _, p in kernels] + [None] * len(task.c_references)
     rows = [Row(label, length, float(np.median(s)), float(np.percentile(s, 10)), float(np.percentile(s, 90)))
             for label, length, s in zip(labels, lengths, per_call)]
     for row in rows:

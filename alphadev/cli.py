@@ -11,7 +11,7 @@ def demo(_args) -> int:
     import numpy as np
 
     import isa
-    from games.references import sorting_network
+    from games.sort import sorting_network
     from isa import latency
     from isa.machine import Inputs, execute
 
@@ -135,9 +135,19 @@ def bench(args) -> int:
 
 
 def train(args) -> int:
-    from alphadev.train import Trainer, load_config
-    config = load_config(args.game, args.config, seed=args.seed, minutes=args.minutes, planner=args.planner)
-    out = args.out or f"runs/{args.game}-{config.search.planner}-seed{config.seed}"
+    from pathlib import Path
+
+    from alphadev.config import load_config, resume_config
+    from alphadev.train import Trainer
+    overrides = dict(seed=args.seed, minutes=args.minutes, planner=args.planner)
+    out = args.out
+    if out is None:
+        config = load_config(args.game, args.config, **overrides)
+        out = f"runs/{args.game}-{config.search.planner}-seed{config.seed}"
+    if (Path(out) / "config.json").exists():
+        config = resume_config(Path(out), args.game, args.config, **overrides)
+    else:
+        config = load_config(args.game, args.config, **overrides)
     trainer = Trainer(config, out)
     print(f"alphadev train {args.game}: planner {config.search.planner}, seed {config.seed}, "
           f"{config.minutes:g} min, target length {config.target_length or '-'}; run directory {out}")
@@ -150,9 +160,26 @@ def train(args) -> int:
     return 0 if trainer.done() or not config.target_length else 1
 
 
+def load_tasks(path: str) -> None:
+    """Runs a Python file that registers tasks (`games.register`), as `--tasks` does."""
+    import importlib.util
+    from pathlib import Path
+    file = Path(path)
+    if not file.is_file():
+        raise OSError(f"--tasks {path}: no such file")
+    spec = importlib.util.spec_from_file_location(f"alphadev_tasks_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's file: any error is theirs, in one line
+        raise ValueError(f"--tasks {path}: {type(e).__name__}: {e}") from None
+
+
 def main(argv=None) -> int:
     from alphadev.results import RecordError
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
+    parser.add_argument("--tasks", action="append", default=[], metavar="FILE.py",
+                        help="a Python file that registers your own tasks with games.register (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a known sort3 program on the jax, unicorn and native backends").set_defaults(fn=demo)
     sub.add_parser("games", help="list the games").set_defaults(fn=games_)
@@ -162,7 +189,7 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float)
     p.add_argument("--out", help="run directory (default runs/GAME-PLANNER-seedS); rerun to resume")
     p.add_argument("--planner", choices=["exact", "muzero"])
-    p.add_argument("--config", help="a JSON config (default experiments/configs/GAME.json)")
+    p.add_argument("--config", help="a JSON config for a new run (default: the recipe and the game's shipped delta)")
     p.add_argument("--iterations", type=int, help="stop after this many more iterations")
     p.set_defaults(fn=train)
     p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
@@ -188,6 +215,8 @@ def main(argv=None) -> int:
     p.set_defaults(fn=bench)
     args = parser.parse_args(argv)
     try:
+        for path in args.tasks:
+            load_tasks(path)
         return args.fn(args)
     except (RecordError, ValueError, OSError) as e:  # ConfigError is a ValueError
         print(f"alphadev {args.command}: {e}", file=sys.stderr)

@@ -1,10 +1,10 @@
 """A verified program as a self-contained C header.
 
 The header holds the kernel twice:
-  - `static inline` C function with GNU inline asm (Intel syntax switched on and back off). The
-    arguments are bound to the registers the kernel expects ("D" = rdi, "S" = rsi, "d" = rdx,
-    "a" = rax) as in-out operands, every other register it writes is a clobber, plus "memory"
-    and "cc". Labels carry `%=` so the function can be inlined many times.
+  - `static inline` C function with GNU inline asm (Intel syntax switched on and back off), with
+    the task's C `Signature`: each argument is bound to its register as an in-out operand, the
+    result (if any) comes from rax/eax, every other register it writes is a clobber, plus
+    "memory" and "cc". Labels carry `%=` so the function can be inlined many times.
   - a byte array: a complete function under the System V ABI (the callee-saved registers it
     writes are pushed and popped around the body, then `ret`), for copying into executable
     memory.
@@ -19,17 +19,14 @@ import textwrap
 import iced_x86 as ix
 
 import isa
+import games
 from alphadev.results import Record, RecordError
 from games.actions import registers_used
+from games.task import CONSTRAINTS
+
+__all__ = ["header", "inline_function", "function_bytes", "written_registers"]
 
 CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
-# The C signature of each game family, and which registers carry its arguments and result.
-SIGNATURES = {
-    "sort": ("void", "int32_t *buf", [("+D", "buf")], None),
-    "hash": ("uint64_t", "const uint8_t *p, size_t len, uint64_t state",
-             [("+D", "p"), ("+S", "len"), ("+d", "state")], "rax"),
-}
-OPERAND_REGISTERS = {"+D": "rdi", "+S": "rsi", "+d": "rdx"}
 
 
 def written_registers(program: isa.Program) -> list[str]:
@@ -58,12 +55,8 @@ def _encode(instructions) -> bytes:
     return encoder.encode(0)
 
 
-def _family(game: str) -> str:
-    return "hash" if game.startswith("hash") else "sort"
-
-
-def inline_function(program: isa.Program, game: str, name: str) -> str:
-    """The `static inline` C function running `program` as GNU inline asm.
+def inline_function(program: isa.Program, signature: games.Signature, name: str) -> str:
+    """The `static inline` C function `signature` names, running `program` as GNU inline asm.
 
     Raises:
       RecordError: for a name that is no C identifier or a program that writes rbp.
@@ -73,8 +66,8 @@ def inline_function(program: isa.Program, game: str, name: str) -> str:
     written = written_registers(program)
     if "rbp" in written:
         raise RecordError("the program writes rbp, which inline asm cannot clobber under a frame pointer")
-    ret, params, operands, result = SIGNATURES[_family(game)]
-    bound = {OPERAND_REGISTERS[c] for c, _ in operands} | ({result} if result else set())
+    result = signature.result and isa.REGISTERS_64[isa.Reg(signature.result).number]
+    bound = {p.register for p in signature.params} | ({result} if result else set())
     clobbers = [f'"{r}"' for r in written if r not in bound] + ['"memory"', '"cc"']
     labels = program.label_names()
     unique = {k: f"{v}_%=" for k, v in labels.items()}  # %=: a number unique to each inlined copy
@@ -86,10 +79,11 @@ def inline_function(program: isa.Program, game: str, name: str) -> str:
     if len(program) in labels:
         lines.append(f"{unique[len(program)]}:")
     asm = "\n".join(f'        "{line}\\n\\t"' for line in lines)
-    outputs = (['"=&a"(result)'] if result else []) + [f'"{c}"({v})' for c, v in operands]
+    outputs = (['"=&a"(result)'] if result else []) + [f'"+{CONSTRAINTS[p.register]}"({p.name})'
+                                                          for p in signature.params]
     declare = "    uint64_t result;\n" if result else ""
-    give = "    return result;\n" if result else ""
-    return f"""static inline {ret} {name}({params}) {{
+    give = f"    return ({signature.ctype})result;\n" if result else ""
+    return f"""static inline {signature.declaration(name)} {{
 {declare}    __asm__ volatile(
         ".intel_syntax noprefix\\n\\t"
 {asm}
@@ -111,8 +105,8 @@ def header(record: Record, name: str | None = None) -> str:
         raise RecordError(f"refusing to export an unverified {record.game} program: run `alphadev verify` first")
     program = record.program
     name = name or f"alphadev_{record.game}"
-    function = inline_function(program, record.game, name)
-    ret, params, _, _ = SIGNATURES[_family(record.game)]
+    signature = games.task(record.game).signature
+    function = inline_function(program, signature, name)
     code = function_bytes(program)
     code_lines = textwrap.wrap(", ".join(f"0x{b:02x}" for b in code), 96)
     v = record.verification
@@ -138,7 +132,7 @@ def header(record: Record, name: str | None = None) -> str:
 {function}
 /* The same kernel as a complete System V function ({len(code)} bytes: callee-saved registers it
  * writes are saved and restored, then ret). Copy into executable memory and call it as
- * {ret} (*)({params}). */
+ * {signature.declaration("(*)")}. */
 static const unsigned char {name}_code[{len(code)}] = {{
     {(chr(10) + '    ').join(code_lines)}
 }};

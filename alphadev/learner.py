@@ -4,7 +4,7 @@ of the learned dynamics. optax Adam with gradient clipping."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +16,9 @@ from alphadev import networks as N
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
     learning_rate: float = 1e-3
-    batch: int = 128
+    batch: int = 256
     steps_per_iteration: int = 8
-    unroll: int = 0  # 0 for the exact planner; the muzero planner trains its dynamics over 5
+    unroll: Optional[int] = None  # dynamics steps trained (None: 0 for the exact planner, 5 for muzero)
     max_grad_norm: float = 1.0
     weight_decay: float = 1e-4
 
@@ -58,7 +58,7 @@ def make_loss(net: N.Network, net_cfg: N.NetConfig, unroll: int):
 def make_update(net: N.Network, net_cfg: N.NetConfig, cfg: LearnerConfig):
     """Returns a jitted `update(params, opt_state, batch) -> (params, opt_state, loss, parts)`."""
     tx = optimizer(cfg)
-    loss = make_loss(net, net_cfg, cfg.unroll)
+    loss = make_loss(net, net_cfg, cfg.unroll or 0)
 
     @jax.jit
     def update(params, opt_state: Any, batch: dict):

@@ -25,8 +25,8 @@ from isa import jax_machine as jm
 
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
-    dim: int = 64
-    layers: int = 2
+    dim: int = 32
+    layers: int = 1
     heads: int = 4
     bins: int = 61
     value_min: float = -3.0
@@ -59,8 +59,7 @@ class Observer:
         self.game = game
         self.registers = np.array([isa.Reg(r).number for r in task.registers], np.int32)
         self.slots = len(task.slots)
-        targets = getattr(task, "targets", None)
-        self.targets = None if targets is None else np.asarray(targets, np.int32)  # [I, K]
+        self.targets = None if task.targets is None else np.asarray(task.targets, np.int32)  # [I, K]
         tokens = game.table.tokens
         # [A, 3] per action: operation class, destination register, source register (16: none).
         self.action_features = np.stack([

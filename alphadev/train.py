@@ -10,7 +10,6 @@ buffer; the same command resumes from the last one, and records already written 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -25,96 +24,13 @@ import games
 import isa
 from alphadev import networks as N
 from alphadev.archive import Archive
-from alphadev.learner import LearnerConfig, make_update
+from alphadev.config import TrainConfig
+from alphadev.learner import make_update
 from alphadev.replay import Replay, observe_moves
 from alphadev.results import Record
 from alphadev.rundir import RunDir
-from alphadev.search import Search, SearchConfig
+from alphadev.search import Search
 from alphadev.selfplay import make_prefix_values, make_selfplay
-
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-
-
-class ConfigError(ValueError):
-    """A bad training config; the message names the problem in one line."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    game: str
-    target_length: int = 0          # stop once a correct program this short is recorded (0: never)
-    minutes: float = 10.0
-    seed: int = 0
-    selfplay_batch: int = 16
-    replay_episodes: int = 4096
-    td_steps: int = 0               # value targets: 0 Monte-Carlo, n > 0 n-step with the value heads
-    max_backup: bool = False        # correctness targets: the search's best root action value (see replay.py)
-    temperature: float = 0.0        # self-play plays a sample of the search policy at this temperature (0: its choice)
-    epsilon: float = 0.0            # ... or a uniformly random legal move with this chance
-    archive_width: int = 0          # explorer's archive: distinct states kept per program length (0: off)
-    archive_fraction: float = 0.5   # share of each self-play batch that starts from archive cells
-    archive_value_weight: float = 0.0  # cells rank by earned + this x the search's value (see archive.py)
-    archive_rerank_every: int = 0   # iterations between re-rankings of the archive by the current value (0: never)
-    checkpoint_every: int = 20      # iterations
-    log_every: int = 1
-    net: N.NetConfig = N.NetConfig()
-    search: SearchConfig = SearchConfig()
-    learner: LearnerConfig = LearnerConfig()
-    game_config: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.archive_rerank_every < 0:
-            raise ValueError(f"archive_rerank_every must be 0 (never) or more, not {self.archive_rerank_every}")
-        if self.archive_width < 0:
-            raise ValueError(f"archive_width must be 0 (off) or more, not {self.archive_width}")
-        if not 0.0 <= self.archive_fraction <= 1.0:
-            raise ValueError(f"archive_fraction must be in [0, 1], not {self.archive_fraction}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def _build(cls, data: dict, where: str):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
-    try:
-        return cls(**data)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def load_config(game: str, path: Optional[str] = None, **overrides) -> TrainConfig:
-    """The config for `game`: experiments/configs/<game>.json (or `path`), then `overrides`."""
-    if game not in games.names():
-        raise ConfigError(f"unknown game {game!r}; games: {', '.join(games.names())}")
-    file = Path(path) if path else CONFIGS / f"{game}.json"
-    data = {}
-    if path or file.exists():
-        if not file.is_file():
-            raise ConfigError(f"{file}: no such config file")
-        try:
-            data = json.loads(file.read_text())
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{file}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" and the like
-    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    data["game"] = game
-    nested = {"net": N.NetConfig, "search": SearchConfig, "learner": LearnerConfig}
-    for key, cls in nested.items():
-        if key in data and isinstance(data[key], dict):
-            data[key] = _build(cls, data[key], f"{file.name}: {key}")
-    if "planner" in data:
-        planner = data.pop("planner")
-        data["search"] = dataclasses.replace(data.get("search", SearchConfig()), planner=planner)
-        if planner == "muzero" and data.get("learner", LearnerConfig()).unroll == 0:
-            data["learner"] = dataclasses.replace(data.get("learner", LearnerConfig()), unroll=5)
-    config = _build(TrainConfig, data, file.name)
-    if config.game_config:
-        games.make(game, **config.game_config)  # fail now on a bad game config
-    return config
-
 
 class Trainer:
     def __init__(self, config: TrainConfig, out: str | Path, *, quiet: bool = False):
@@ -123,17 +39,18 @@ class Trainer:
         self.game = games.make(config.game, **config.game_config)
         self.net, self.observer = N.make(self.game, config.net)
         self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search)
+        ablation = config.ablation
         self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
-                                  temperature=config.temperature, epsilon=config.epsilon,
-                                  head_values=config.td_steps > 0, harvest=config.archive_width > 0)
+                                  temperature=ablation.temperature, epsilon=ablation.epsilon,
+                                  head_values=ablation.td_steps > 0, harvest=config.archive_width > 0)
         self.update, tx = make_update(self.net, config.net, config.learner)
         key = jax.random.PRNGKey(config.seed)
         params = N.init(self.net, self.observer, self.game, key)
         self.state = dict(params=params, opt_state=tx.init(params), key=key,
                           counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64))
         # counters: iteration, episodes, search expansions, moves
-        self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer), td_steps=config.td_steps,
-                             max_backup=config.max_backup, seed=config.seed)
+        self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer),
+                             td_steps=ablation.td_steps, max_backup=ablation.max_backup, seed=config.seed)
         self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
                                           options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
         self.archive, self.prefix_values = None, make_prefix_values(self.game, self.search)
@@ -261,7 +178,8 @@ class Trainer:
                         f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {np.mean(losses):.3f} | "
                         f"{f'archive {len(self.archive)} | ' if self.archive is not None else ''}"
                         f"{elapsed:,.0f} s")
-            if self.archive is not None and cfg.archive_rerank_every and self.iteration % cfg.archive_rerank_every == 0:
+            rerank = cfg.ablation.archive_rerank_every
+            if self.archive is not None and rerank and self.iteration % rerank == 0:
                 self.archive.rerank(lambda moves: self.prefix_values(self.state["params"], moves))
             if self.iteration % cfg.checkpoint_every == 0:
                 self.save()

@@ -6,7 +6,7 @@
 Each seed runs `alphadev train` in-process into runs/tts-GAME-PLANNER-seedS (delete it or pass
 --fresh to start over: a rerun resumes). With --jobs N, N seeds run at once, each in its own
 process pinned to one core with XLA's CPU threading off (on a CPU this beat one process on
-all cores by about 40%; see SEARCH-NOTES.md). Columns: game, planner, seed, seconds to the
+all cores by about 40%; see docs/design.md). Columns: game, planner, seed, seconds to the
 target length (or '-'), programs explored (episodes; search expansions = moves x
 simulations), final best length, seconds run.
 """
@@ -32,7 +32,8 @@ def run_pinned(args: argparse.Namespace, seed: int, cores) -> tuple:
 
 
 def run_seed(args: argparse.Namespace, seed: int) -> tuple:
-    from alphadev.train import Trainer, load_config
+    from alphadev.config import load_config
+    from alphadev.train import Trainer
 
     config = load_config(args.game, args.config, seed=seed, minutes=args.minutes, planner=args.planner)
     out = f"runs/tts-{args.game}-{args.planner}-seed{seed}"
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--planner", default="exact", choices=["exact", "muzero"])
     parser.add_argument("--minutes", type=float)
-    parser.add_argument("--config", help="a JSON config (default experiments/configs/GAME.json)")
+    parser.add_argument("--config", help="a JSON config (default: the recipe and the game's shipped delta)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one pinned process each")
     parser.add_argument("--fresh", action="store_true", help="delete earlier runs of these seeds first")
     args = parser.parse_args()
