@@ -3,7 +3,8 @@ from isa.model import (CONDITIONS, FORMS, MNEMONICS, REGISTERS_32, REGISTERS_64,
                        Mem, Program, ProgramError, Reg, Target)
 from isa.syntax import ParseError, format, format_instruction, parse
 from isa.encoding import assemble, disassemble, instruction_bytes
-from isa.machine import BACKENDS, DATA_BASE, Execution, Inputs, execute
+from isa.types import BACKENDS, DATA_BASE, Execution, Inputs
+from isa.machine import execute
 from isa import latency
 
 __all__ = ["CONDITIONS", "FORMS", "MNEMONICS", "REGISTERS_32", "REGISTERS_64", "Imm", "Instruction",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+import numpy as np
+
 from isa.model import ALU, SHIFTS, Instruction
 
 FLAGS = ("CF", "ZF", "SF", "OF")
@@ -76,3 +78,9 @@ def replay(program, trace: Iterable[int],
         for f in undef:
             state[f] = False
     return state, None
+
+
+def from_rflags(rflags: np.ndarray) -> np.ndarray:
+    """[I] uint64 RFLAGS -> [I, 4] bool in `FLAGS` order (CF, ZF, SF, OF)."""
+    bits = np.array([0, 6, 7, 11], dtype=np.uint64)
+    return ((np.asarray(rflags, np.uint64)[:, None] >> bits) & np.uint64(1)).astype(bool)

@@ -22,9 +22,9 @@ from flax import struct
 
 from isa import flags as fl
 from isa import u64
-from isa.machine import (BAD_MEMORY, DATA_BASE, STACK_TOP, UNDEFINED_FLAG, Execution, Inputs,
-                         fault_reason)
 from isa.model import ALU, CONDITIONS, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Program, Reg
+from isa.syntax import fault_reason
+from isa.types import BAD_MEMORY, DATA_BASE, STACK_TOP, UNDEFINED_FLAG, Execution, Inputs
 
 U32 = jnp.uint32
 ONES, ZERO = np.uint32(0xFFFFFFFF), np.uint32(0)

@@ -12,9 +12,10 @@ import subprocess
 
 import numpy as np
 
-from isa.machine import Inputs, execute
+from isa.machine import execute
 from isa.model import Program
 from isa.syntax import format
+from isa.types import Inputs
 
 
 class McaUnavailable(RuntimeError):

@@ -177,3 +177,10 @@ def format(program: Program) -> str:
     if len(program) in labels:
         out.append(f"{labels[len(program)]}:")
     return "\n".join(out) + "\n"
+
+
+def fault_reason(kind: str, program: Program, index: int) -> str:
+    """A backend's fault reason naming the instruction: `<kind> at instruction 3 (cmovl eax, ecx)`."""
+    if 0 <= index < len(program):
+        return f"{kind} at instruction {index} ({format_instruction(program[index], program.label_names())})"
+    return kind

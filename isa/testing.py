@@ -12,9 +12,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from isa.machine import Inputs
 from isa.model import (ALU, CONDITIONS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem,
                        Program, Reg, Target)
+from isa.types import Inputs
 
 EDGE_VALUES = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000,
                0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF80000000)

@@ -16,9 +16,10 @@ from unicorn import x86_const as X
 
 from isa import flags as fl
 from isa.encoding import assemble, offsets
-from isa.machine import (BAD_MEMORY, DATA_BASE, MAX_DATA, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG,
-                         Execution, Inputs, fault_reason, flags_from_rflags)
 from isa.model import REGISTERS_64, Program
+from isa.syntax import fault_reason
+from isa.types import (BAD_MEMORY, DATA_BASE, MAX_DATA, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG,
+                       Execution, Inputs)
 
 CODE_BASE = 0x400000
 CODE_SIZE = 0x100000
@@ -134,7 +135,7 @@ class _Emulator:
             executed[k] = len(run.trace)
             faults.append(run.fault)
         regs_out[:, 4] = STACK_TOP
-        return Execution(regs_out, mem_out, flags_from_rflags(rflags), defined, executed, faults)
+        return Execution(regs_out, mem_out, fl.from_rflags(rflags), defined, executed, faults)
 
 
 @functools.lru_cache(maxsize=1)
