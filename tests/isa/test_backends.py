@@ -5,8 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import isa
-from isa import testing
-from isa.machine import Inputs, execute
+from isa import Inputs, execute, testing
 
 BACKENDS = ("jax", "unicorn", "native")
 SORT3 = isa.parse("""

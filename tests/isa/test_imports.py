@@ -88,3 +88,12 @@ def test_backends_do_not_import_the_dispatcher():
     graph = import_graph()
     for backend in ("isa.jax_machine", "isa.unicorn_backend", "isa.native"):
         assert "isa.machine" not in graph[backend], backend
+
+
+def test_machine_reexports_the_shared_types():
+    """`from isa.machine import Inputs, execute` is used outside isa; it keeps working."""
+    from isa import machine, types
+    assert set(machine.__all__) == {"execute", "Inputs", "Execution", "DATA_BASE"}
+    for name in ("Inputs", "Execution", "DATA_BASE"):
+        assert getattr(machine, name) is getattr(types, name) is getattr(isa, name)
+    assert isa.execute is machine.execute

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import isa
-from isa import latency
-from isa.machine import Inputs
+from isa import Inputs, latency
 
 BRANCHY = isa.parse("""
 mov eax, dword ptr [rdi]
