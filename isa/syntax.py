@@ -1,5 +1,5 @@
 """Intel-syntax text: `parse` reads what GNU `as` accepts after `.intel_syntax noprefix`,
-`format` writes one instruction per line. `parse(format(p)) == p` always."""
+`to_text` writes one instruction per line. `parse(to_text(p)) == p` always."""
 from __future__ import annotations
 
 import re
@@ -166,7 +166,7 @@ def format_instruction(ins: Instruction, labels: dict[int, str] | None = None) -
     return f"{ins.mnemonic} {ops}".strip()
 
 
-def format(program: Program) -> str:
+def to_text(program: Program) -> str:
     """Writes Intel syntax, one instruction per line, labels on lines of their own."""
     labels = program.label_names()
     out = []
