@@ -13,6 +13,9 @@ import numpy as np
 
 from isa.model import ALU, SHIFTS, Instruction
 
+__all__ = ["FLAGS", "CF", "ZF", "SF", "OF", "ALL", "NONE", "READS", "condition", "flags_read",
+           "flags_written", "replay", "from_rflags"]
+
 FLAGS = ("CF", "ZF", "SF", "OF")
 CF, ZF, SF, OF = range(4)
 ALL = frozenset(range(4))

@@ -17,6 +17,8 @@ from isa.model import Program
 from isa.syntax import to_text
 from isa.types import Inputs
 
+__all__ = ["McaUnavailable", "McaReport", "instruction_count", "instructions_executed", "mca", "cycles"]
+
 
 class McaUnavailable(RuntimeError):
     """llvm-mca is not installed (Debian/Ubuntu: apt-get install llvm)."""

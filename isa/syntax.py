@@ -7,6 +7,8 @@ import re
 from isa.model import (COND_ALIASES, MNEMONICS, REGISTERS_32, REGISTERS_64, Imm,
                        Instruction, Mem, Program, ProgramError, Reg, Target)
 
+__all__ = ["ParseError", "parse", "to_text", "format_instruction", "format_operand", "fault_reason"]
+
 _LABEL = re.compile(r"^([.A-Za-z_$][\w.$]*)\s*:")
 _SIZES = {"dword": 32, "qword": 64}
 _TERM = re.compile(r"\s*([+-]?)\s*([^+\-\s]+)")

@@ -3,8 +3,8 @@
 One long-lived `Uc` per process (creating one costs milliseconds), reset for every input. A
 code hook records the path each input takes (for `executed` and for flag definedness, from
 `isa.flags`) and checks every memory operand against the exact data region before the access,
-so an access one byte past it faults here as it does in JAX and natively. Nothing a program does raises: every fault becomes
-a reason in `Execution.fault`.
+so an access one byte past it faults here as it does in JAX and natively. Nothing a program does
+raises: every fault becomes a reason in `Execution.fault`.
 """
 from __future__ import annotations
 

@@ -6,8 +6,11 @@ edge to the submodule `isa.x` when there is one, else to the package (`isa/__ini
 implicit import of the package that Python does before any submodule is not an edge.
 """
 import ast
+import importlib
 import sys
 from pathlib import Path
+
+import pytest
 
 import isa
 
@@ -97,3 +100,12 @@ def test_machine_reexports_the_shared_types():
     for name in ("Inputs", "Execution", "DATA_BASE"):
         assert getattr(machine, name) is getattr(types, name) is getattr(isa, name)
     assert isa.execute is machine.execute
+
+
+@pytest.mark.parametrize("name", ["isa", "isa.types", "isa.machine", "isa.model", "isa.syntax",
+                                  "isa.encoding", "isa.latency", "isa.flags", "isa.jax_machine",
+                                  "isa.u64", "isa.testing"])
+def test_public_modules_declare_all(name):
+    module = importlib.import_module(name)
+    assert len(set(module.__all__)) == len(module.__all__), "duplicate names in __all__"
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
