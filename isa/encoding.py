@@ -92,7 +92,7 @@ def assemble(program: Program) -> bytes:
     """Encodes a kernel body (no `ret`: the backends add what calling it needs).
 
     Returns:
-      The machine code bytes, as GNU `as` would emit them for `format(program)`.
+      The machine code bytes, as GNU `as` would emit them for `to_text(program)`.
     """
     n = len(program)
     targets = {i: _ORIGIN + i * _STRIDE for i in range(n + 1)}

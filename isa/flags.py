@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+import numpy as np
+
 from isa.model import ALU, SHIFTS, Instruction
+
+__all__ = ["FLAGS", "CF", "ZF", "SF", "OF", "ALL", "NONE", "READS", "condition", "flags_read",
+           "flags_written", "replay", "from_rflags"]
 
 FLAGS = ("CF", "ZF", "SF", "OF")
 CF, ZF, SF, OF = range(4)
@@ -76,3 +81,9 @@ def replay(program, trace: Iterable[int],
         for f in undef:
             state[f] = False
     return state, None
+
+
+def from_rflags(rflags: np.ndarray) -> np.ndarray:
+    """[I] uint64 RFLAGS -> [I, 4] bool in `FLAGS` order (CF, ZF, SF, OF)."""
+    bits = np.array([0, 6, 7, 11], dtype=np.uint64)
+    return ((np.asarray(rflags, np.uint64)[:, None] >> bits) & np.uint64(1)).astype(bool)

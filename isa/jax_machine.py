@@ -22,9 +22,15 @@ from flax import struct
 
 from isa import flags as fl
 from isa import u64
-from isa.machine import (BAD_MEMORY, DATA_BASE, STACK_TOP, UNDEFINED_FLAG, Execution, Inputs,
-                         fault_reason)
 from isa.model import ALU, CONDITIONS, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Program, Reg
+from isa.syntax import fault_reason
+from isa.types import BAD_MEMORY, DATA_BASE, STACK_TOP, UNDEFINED_FLAG, Execution, Inputs
+
+__all__ = ["Machine", "encode", "encode_program", "init", "step", "run", "run_batch", "ops_of", "execute",
+           "dwords", "N_FIELDS", "F_VALID", "F_OP", "F_WIDE", "F_COND", "F_A", "F_AREG", "F_B", "F_BREG",
+           "F_DST", "F_DREG", "F_BASE", "F_INDEX", "F_SHIFT", "F_DISP", "F_SIZE", "F_IMM_LO", "F_IMM_HI",
+           "F_TARGET", "F_FREAD", "F_FSET", "F_FUNDEF", "NONE", "REG", "IMM", "MEM", "OPS", "OP", "ALWAYS",
+           "FAULT_NONE", "FAULT_MEMORY", "FAULT_FLAG", "GROUPS", "ALL_OPS"]
 
 U32 = jnp.uint32
 ONES, ZERO = np.uint32(0xFFFFFFFF), np.uint32(0)

@@ -12,9 +12,12 @@ import subprocess
 
 import numpy as np
 
-from isa.machine import Inputs, execute
+from isa.machine import execute
 from isa.model import Program
-from isa.syntax import format
+from isa.syntax import to_text
+from isa.types import Inputs
+
+__all__ = ["McaUnavailable", "McaReport", "instruction_count", "instructions_executed", "mca", "cycles"]
 
 
 class McaUnavailable(RuntimeError):
@@ -68,7 +71,7 @@ def mca(program: Program, mcpu: str = "skylake") -> McaReport:
     """
     if len(program) == 0:
         return McaReport(0, 0.0, 0, mcpu)
-    text = ".intel_syntax noprefix\n" + format(program)
+    text = ".intel_syntax noprefix\n" + to_text(program)
     run = subprocess.run([_mca_binary(), f"-mcpu={mcpu}", "-iterations=1", "-mtriple=x86_64-unknown-linux-gnu"],
                          input=text, capture_output=True, text=True)
     if run.returncode:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Union
 
+__all__ = ["REGISTERS_64", "REGISTERS_32", "RSP", "RDI", "RESERVED", "CONDITIONS", "COND_ALIASES", "ALU",
+           "SHIFTS", "UNARY", "CMOVS", "JCCS", "FORMS", "MNEMONICS", "ProgramError", "Reg", "Imm", "Mem",
+           "Target", "Operand", "canonical_imm", "Instruction", "Program"]
+
 REGISTERS_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                 "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 REGISTERS_32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",

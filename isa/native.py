@@ -19,9 +19,10 @@ import numpy as np
 
 from isa import flags as fl
 from isa.encoding import assemble, offsets
-from isa.machine import (BAD_MEMORY, DATA_BASE, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG, Execution,
-                         Inputs, fault_reason, flags_from_rflags)
 from isa.model import REGISTERS_64, Program
+from isa.syntax import fault_reason
+from isa.types import (BAD_MEMORY, DATA_BASE, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG, Execution,
+                       Inputs)
 
 _SOURCE = Path(__file__).with_name("native_harness.c")
 _SIGNALS = {4: "SIGILL", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
@@ -142,4 +143,4 @@ def execute(program: Program, inputs: Inputs, *, step_limit: int = 10_000,
         else:
             faults[k] = None
     regs[:, 4] = STACK_TOP
-    return Execution(regs, mem, flags_from_rflags(rflags), defined, executed, faults)
+    return Execution(regs, mem, fl.from_rflags(rflags), defined, executed, faults)

@@ -1,11 +1,13 @@
 """Intel-syntax text: `parse` reads what GNU `as` accepts after `.intel_syntax noprefix`,
-`format` writes one instruction per line. `parse(format(p)) == p` always."""
+`to_text` writes one instruction per line. `parse(to_text(p)) == p` always."""
 from __future__ import annotations
 
 import re
 
 from isa.model import (COND_ALIASES, MNEMONICS, REGISTERS_32, REGISTERS_64, Imm,
                        Instruction, Mem, Program, ProgramError, Reg, Target)
+
+__all__ = ["ParseError", "parse", "to_text", "format_instruction", "format_operand", "fault_reason"]
 
 _LABEL = re.compile(r"^([.A-Za-z_$][\w.$]*)\s*:")
 _SIZES = {"dword": 32, "qword": 64}
@@ -166,7 +168,7 @@ def format_instruction(ins: Instruction, labels: dict[int, str] | None = None) -
     return f"{ins.mnemonic} {ops}".strip()
 
 
-def format(program: Program) -> str:
+def to_text(program: Program) -> str:
     """Writes Intel syntax, one instruction per line, labels on lines of their own."""
     labels = program.label_names()
     out = []
@@ -177,3 +179,10 @@ def format(program: Program) -> str:
     if len(program) in labels:
         out.append(f"{labels[len(program)]}:")
     return "\n".join(out) + "\n"
+
+
+def fault_reason(kind: str, program: Program, index: int) -> str:
+    """A backend's fault reason naming the instruction: `<kind> at instruction 3 (cmovl eax, ecx)`."""
+    if 0 <= index < len(program):
+        return f"{kind} at instruction {index} ({format_instruction(program[index], program.label_names())})"
+    return kind

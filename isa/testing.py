@@ -12,9 +12,12 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from isa.machine import Inputs
 from isa.model import (ALU, CONDITIONS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem,
                        Program, Reg, Target)
+from isa.types import Inputs
+
+__all__ = ["EDGE_VALUES", "USABLE_64", "USABLE_32", "Chooser", "NumpyChooser", "random_instruction",
+           "random_program", "random_inputs", "disagreements"]
 
 EDGE_VALUES = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000,
                0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF80000000)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["split", "join", "add", "sub", "shl", "shr", "sar", "mul32", "mul128", "where"]
+
 U32 = jnp.uint32
 
 

@@ -3,8 +3,8 @@
 One long-lived `Uc` per process (creating one costs milliseconds), reset for every input. A
 code hook records the path each input takes (for `executed` and for flag definedness, from
 `isa.flags`) and checks every memory operand against the exact data region before the access,
-so an access one byte past it faults here as it does in JAX and natively. Nothing a program does raises: every fault becomes
-a reason in `Execution.fault`.
+so an access one byte past it faults here as it does in JAX and natively. Nothing a program does
+raises: every fault becomes a reason in `Execution.fault`.
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from unicorn import x86_const as X
 
 from isa import flags as fl
 from isa.encoding import assemble, offsets
-from isa.machine import (BAD_MEMORY, DATA_BASE, MAX_DATA, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG,
-                         Execution, Inputs, fault_reason, flags_from_rflags)
 from isa.model import REGISTERS_64, Program
+from isa.syntax import fault_reason
+from isa.types import (BAD_MEMORY, DATA_BASE, MAX_DATA, STACK_TOP, STEP_LIMIT, UNDEFINED_FLAG,
+                       Execution, Inputs)
 
 CODE_BASE = 0x400000
 CODE_SIZE = 0x100000
@@ -134,7 +135,7 @@ class _Emulator:
             executed[k] = len(run.trace)
             faults.append(run.fault)
         regs_out[:, 4] = STACK_TOP
-        return Execution(regs_out, mem_out, flags_from_rflags(rflags), defined, executed, faults)
+        return Execution(regs_out, mem_out, fl.from_rflags(rflags), defined, executed, faults)
 
 
 @functools.lru_cache(maxsize=1)

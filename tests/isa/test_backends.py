@@ -5,8 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import isa
-from isa import testing
-from isa.machine import Inputs, execute
+from isa import Inputs, execute, testing
 
 BACKENDS = ("jax", "unicorn", "native")
 SORT3 = isa.parse("""
@@ -149,7 +148,7 @@ def test_backends_agree_on_random_programs(case):
     program, inputs = case
     runs = {b: execute(program, inputs, b) for b in BACKENDS}
     problems = [p for b in BACKENDS[1:] for p in testing.disagreements(runs["jax"], runs[b], ("jax", b))]
-    assert not problems, isa.format(program) + "\n".join(problems)
+    assert not problems, isa.to_text(program) + "\n".join(problems)
 
 
 def test_native_preserves_the_callers_callee_saved_registers():

@@ -79,11 +79,11 @@ def test_bytes_equal_gnu_as_for_every_form(tmp_path):
     program = isa.parse(_examples())
     ours = isa.assemble(program)
     # Whole program first, then instruction by instruction for a precise message.
-    if ours != _gnu_as(isa.format(program), tmp_path):
+    if ours != _gnu_as(isa.to_text(program), tmp_path):
         for ins in program:
             if ins.target is None:
                 one = isa.Program((ins,))
-                assert isa.assemble(one).hex() == _gnu_as(isa.format(one), tmp_path).hex(), isa.format(one)
+                assert isa.assemble(one).hex() == _gnu_as(isa.to_text(one), tmp_path).hex(), isa.to_text(one)
         pytest.fail("jump encodings differ from GNU as")
 
 

@@ -5,8 +5,7 @@ import pytest
 
 import isa
 from isa import jax_machine as jm
-from isa import testing, u64
-from isa.machine import execute
+from isa import execute, testing, u64
 
 
 def _batch(programs, inputs, length=16):

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import isa
-from isa import latency
-from isa.machine import Inputs
+from isa import Inputs, latency
 
 BRANCHY = isa.parse("""
 mov eax, dword ptr [rdi]
@@ -27,7 +26,7 @@ def test_instruction_count_and_executed():
 def test_mca_reports_cycles_for_a_cpu_model():
     report = latency.mca(BRANCHY, "skylake")
     assert report.cycles > 0 and report.uops >= 6 and report.mcpu == "skylake"
-    longer = isa.parse(isa.format(BRANCHY).replace(".end:", "imul eax, eax\nimul eax, eax\n.end:"))
+    longer = isa.parse(isa.to_text(BRANCHY).replace(".end:", "imul eax, eax\nimul eax, eax\n.end:"))
     assert latency.cycles(longer) > latency.cycles(BRANCHY)  # two dependent multiplies cost cycles
     assert latency.mca(BRANCHY, "znver3").mcpu == "znver3"
 

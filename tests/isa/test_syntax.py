@@ -26,11 +26,15 @@ def test_parse_reads_the_design_examples():
     assert len(p) == 6
 
 
-def test_format_round_trips():
+def test_to_text_round_trips():
     p = isa.parse(SORT3)
-    text = isa.format(p)
+    text = isa.to_text(p)
     assert ".done:" in text and "je .done" in text
     assert isa.parse(text) == p
+
+
+def test_no_name_shadows_the_builtin_format():
+    assert not hasattr(isa, "format") and "format" not in isa.__all__
 
 
 def test_label_names_do_not_change_equality():
