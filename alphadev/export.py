@@ -112,7 +112,7 @@ def header(record: Record, name: str | None = None) -> str:
     v = record.verification
     latency = ", ".join(f"{k} {val}" for k, val in record.latency.items()) or "not measured"
     guard = f"{name.upper()}_H"
-    listing = "\n".join(f" *   {line}" for line in isa.format(program).splitlines())
+    listing = "\n".join(f" *   {line}" for line in isa.to_text(program).splitlines())
     return f"""/* {name}: a kernel for the alphadev game {record.game}.
  *
  * length: {record.length} instructions; latency: {latency}

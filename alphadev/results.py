@@ -37,7 +37,7 @@ class Record:
 
     Attributes:
       game: the game it solves (`games.names()`).
-      text: Intel-syntax program (`isa.format`).
+      text: Intel-syntax program (`isa.to_text`).
       length: instructions.
       latency: figures such as {"cycles": 17, "mcpu": "skylake", "executed": 18.0}.
       verification: None until verified; then {"unicorn": bool, "native": bool, "inputs": int,
@@ -60,7 +60,7 @@ class Record:
 
     @classmethod
     def of(cls, game: str, program: isa.Program, **fields: Any) -> "Record":
-        return cls(game=game, text=isa.format(program), length=len(program), **fields)
+        return cls(game=game, text=isa.to_text(program), length=len(program), **fields)
 
     @property
     def program(self) -> isa.Program:
@@ -116,5 +116,5 @@ def load(path: str | Path, game: Optional[str] = None) -> Record:
     import games
     if record.game not in games.names():
         raise RecordError(f"{path}: unknown game {record.game!r}; games: {', '.join(games.names())}")
-    record.text, record.length = isa.format(program), len(program)
+    record.text, record.length = isa.to_text(program), len(program)
     return record

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from isa import Instruction, Mem, Program, Reg, jax_machine, u64
-from isa.machine import Inputs, execute
+from isa import Inputs, execute
 
 REGS = ("eax", "ecx", "edx", "r8d")
 

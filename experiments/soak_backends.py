@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from isa import format, testing
-from isa.machine import execute
+from isa import testing, to_text
+from isa import execute
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
         if problems:
             failing += 1
             if failing <= args.show:
-                print(f"--- program {n} (seed {args.seed}) disagrees:\n{format(program)}" + "\n".join(problems[:8]))
+                print(f"--- program {n} (seed {args.seed}) disagrees:\n{to_text(program)}" + "\n".join(problems[:8]))
         if (n + 1) % 1000 == 0:
             print(f"{n + 1} programs, {failing} disagreeing, {time.time() - start:.0f} s", flush=True)
     print(f"programs: {args.programs}, inputs: {total} ({faulted} faulted), backends: {','.join(backends)}, "

@@ -273,5 +273,5 @@ class Game:
             raise MachineDisagreement(
                 f"{self.task.name}: JAX says correct={bool(state.correct)} items={float(state.items):.6f}, "
                 f"{backend} says correct={score.correct} items={score.items:.6f} ({score.reason}) for\n"
-                + isa.format(program))
+                + isa.to_text(program))
         return score

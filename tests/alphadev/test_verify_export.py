@@ -39,20 +39,20 @@ def test_random_inputs_include_extremes_zero_and_duplicates():
 
 
 def test_a_wrong_program_fails_with_the_first_failing_input():
-    program = isa.parse(isa.format(references()["sort3_network"][1]).replace("cmovg eax, ecx", "cmovl eax, ecx", 1))
+    program = isa.parse(isa.to_text(references()["sort3_network"][1]).replace("cmovg eax, ecx", "cmovl eax, ecx", 1))
     result = verify(program, "sort3", n_random=RANDOM)
     assert not result.passed and "input" in result.first_failure and "expected" in result.first_failure
 
 
 def test_cli_verify_exit_codes_and_record(tmp_path, capsys):
     good = tmp_path / "good.s"
-    good.write_text(isa.format(references()["sort3_network"][1]))
+    good.write_text(isa.to_text(references()["sort3_network"][1]))
     out = tmp_path / "rec.json"
     assert cli.main(["verify", str(good), "--game", "sort3", "--out", str(out), "--random", "500"]) == 0
     record = load(out)
     assert record.verified and record.verification["random_inputs"] == 500 and record.latency["cycles"] > 0
     bad = tmp_path / "bad.s"
-    bad.write_text(isa.format(references()["sort3_network"][1]).replace("mov dword ptr [rdi+8], edx", ""))
+    bad.write_text(isa.to_text(references()["sort3_network"][1]).replace("mov dword ptr [rdi+8], edx", ""))
     assert cli.main(["verify", str(bad), "--game", "sort3", "--random", "100"]) == 1
     assert "first failure: " in capsys.readouterr().out
     assert cli.main(["verify", str(tmp_path / "missing.s"), "--game", "sort3"]) == 2

@@ -39,7 +39,7 @@ def test_reference_lengths_are_the_human_baselines():
 
 
 def _mutate(program, index, new_text):
-    lines = isa.format(program).splitlines()
+    lines = isa.to_text(program).splitlines()
     body = [line for line in lines if not line.endswith(":")]
     target = body[index]
     k = lines.index(target)
@@ -68,7 +68,7 @@ def test_a_read_outside_the_region_is_reported_as_such():
 
 def test_varsort_touching_past_the_count_is_incorrect():
     # Sorting all three slots whatever the count writes past the buffer when n < 3.
-    program = isa.parse(isa.format(sorting_network(3)).replace("[rdi+8]", "[rdi+12]")
+    program = isa.parse(isa.to_text(sorting_network(3)).replace("[rdi+8]", "[rdi+12]")
                         .replace("[rdi+4]", "[rdi+8]").replace("[rdi]", "[rdi+4]"))
     score = games.make("varsort3").task.score(program, cycles=False)
     assert not score.correct and "bad memory access" in score.reason
