@@ -6,7 +6,7 @@
 Each seed runs `alphadev train` in-process into runs/tts-GAME-PLANNER-seedS (delete it or pass
 --fresh to start over: a rerun resumes). With --jobs N, N seeds run at once, each in its own
 process pinned to one core with XLA's CPU threading off (on a CPU this beat one process on
-all cores by about 40%; see SEARCH-NOTES.md). Columns: game, planner, seed, seconds to the
+all cores by about 40%; see docs/design.md). Columns: game, planner, seed, seconds to the
 target length (or '-'), programs explored (episodes; search expansions = moves x
 simulations), final best length, seconds run.
 """
