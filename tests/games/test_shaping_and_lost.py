@@ -5,7 +5,7 @@ import pytest
 
 import games
 import isa
-from games.references import sorting_network
+from games.sort import NETWORKS, sorting_network
 
 
 def _play(game, program):
@@ -39,7 +39,7 @@ def test_a_store_before_every_slot_is_read_ends_the_episode():
 
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_storing_what_was_computed_earns_nothing_with_shaping(n):
-    game = games.make(f"sort{n}", shaping_weight=1.0)
+    game = games.make(f"sort{n}")
     final, trace = _play(game, sorting_network(n))
     assert bool(final.correct)
     stores = [s for s in trace if bool(s.stored.any())]
@@ -51,7 +51,7 @@ def test_storing_what_was_computed_earns_nothing_with_shaping(n):
 
 
 def test_potential_rises_as_a_compare_swap_completes():
-    game = games.make("sort2", shaping_weight=1.0)
+    game = games.make("sort2")
     _, trace = _play(game, sorting_network(2))
     potentials = [float(s.potential) for s in trace[:-2]]
     assert potentials[0] == 0.0 and potentials[-1] > 0.0
@@ -69,12 +69,11 @@ def test_the_last_instructions_are_kept_for_the_stores_still_needed():
     assert any(off.table.store_slot[a] < 0 for a in np.flatnonzero(np.asarray(state.legal_action_mask)))
 
 
-@pytest.mark.parametrize("ref", ["sort3_network", "sort4_network", "varsort3_branchy"])
+@pytest.mark.parametrize("ref", ["sort3", "sort4", "varsort3"])
 def test_a_reference_fits_a_limit_of_exactly_its_length(ref):
     # The rule prunes only dead ends: a correct program is playable with no instruction to spare.
-    from games.references import references
-    name, program = references()[ref]
-    game = games.make(name, max_length=len(program.instructions))
+    program = games.task(ref).references[0].program
+    game = games.make(ref, max_length=len(program.instructions))
     state = game.init()
     for a in game.moves_for(program):
         if bool(state.terminated):  # varsort3's is correct before its last label
@@ -87,7 +86,7 @@ def test_a_reference_fits_a_limit_of_exactly_its_length(ref):
 def test_a_slot_stored_wrong_ends_the_episode():
     # Each slot is stored once, so a wrong store is final: storing an unsorted value, or one
     # register into two slots (which the shaping potential used to score as progress).
-    game = games.make("sort2", shaping_weight=1.0, rules={"end_stored_wrong": True})
+    game = games.make("sort2", rules={"end_stored_wrong": True})
     loads = "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\n"
     state, _ = _play(game, loads)
     assert bool(game.step(state, jnp.int32(game.moves_for(isa.parse("mov dword ptr [rdi], eax"))[0])).terminated)
@@ -95,7 +94,7 @@ def test_a_slot_stored_wrong_ends_the_episode():
     assert not bool(state.terminated)
     twice = game.step(state, jnp.int32(game.moves_for(isa.parse("mov dword ptr [rdi+4], eax"))[0]))
     assert bool(twice.terminated) and not bool(twice.correct)
-    off = games.make("sort2", shaping_weight=1.0)  # off by default
+    off = games.make("sort2")  # off by default
     state, _ = _play(off, loads)
     assert not bool(off.step(state, jnp.int32(off.moves_for(isa.parse("mov dword ptr [rdi], eax"))[0])).terminated)
 
@@ -115,22 +114,33 @@ def test_loads_in_order_leaves_one_move_until_all_are_loaded_and_the_references_
 def test_a_bad_rule_name_or_an_unsupported_potential_is_a_one_line_error():
     with pytest.raises(ValueError, match="unknown rule.*loads_in_ordr"):
         games.make("sort3", rules={"loads_in_ordr": True})
-    with pytest.raises(ValueError, match="varsort3 defines no information potential"):
-        games.make("varsort3", shaping_weight=1.0, shaping_information=0.5)
-    with pytest.raises(ValueError, match="loads_in_order: varsort3 must branch on its count"):
+    with pytest.raises(ValueError, match="varsort3 defines no potential 'information'"):
+        games.make("varsort3", shaping={"registers": 1.0, "information": 0.5})
+    with pytest.raises(ValueError, match="loads_in_order: varsort3 must branch before it loads"):
         games.make("varsort3", rules={"loads_in_order": True})
+
+
+def test_a_rule_without_its_preconditions_is_a_one_line_error_not_dropped():
+    with pytest.raises(ValueError, match="end_stored_wrong needs write_once"):
+        games.make("sort3", rules={"end_stored_wrong": True, "write_once": False})
+    with pytest.raises(ValueError, match="end_lost needs read_once, loads_first"):
+        games.make("sort3", rules={"read_once": False, "loads_first": False})
+    with pytest.raises(ValueError, match="end_lost: hash9to16 defines no lost"):
+        games.make("hash9to16", rules={"end_lost": True})
+    with pytest.raises(ValueError, match="room_for_stores: hash9to16 defines no stores_needed"):
+        games.make("hash9to16", rules={"room_for_stores": True})
 
 
 @pytest.mark.parametrize("n", [3, 4, 5])
 def test_information_rises_by_compare_swap_and_is_whole_when_sorted(n):
     game = games.make(f"sort{n}")
-    info = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
+    info = lambda s: float(game.task.potentials["information"](s.machine, s.loaded, s.stored))
     final, trace = _play(game, sorting_network(n))
     values = [info(game.init())] + [info(s) for s in trace[:-1]]  # the last state is terminal
     assert values[0] == 0.0 and values[-1] == pytest.approx(1.0)
     assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))
     # Loads and the three moves before each swap completes gain nothing; each compare-swap gains.
-    swaps = len(games.references.NETWORKS[n])
+    swaps = len(NETWORKS[n])
     steps = np.diff(values[n: n + 4 * swaps + 1][::4])
     assert len(steps) == swaps and (steps > 0).all()
 
@@ -138,7 +148,7 @@ def test_information_rises_by_compare_swap_and_is_whole_when_sorted(n):
 def test_information_counts_only_choices_that_hold_every_value():
     # eax = min(a, b) with b's copy overwritten: no choice of places holds each value once.
     game = games.make("sort2")
-    info = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
+    info = lambda s: float(game.task.potentials["information"](s.machine, s.loaded, s.stored))
     state, _ = _play(game, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx")
     off = games.make("sort2", rules=games.Rules(end_lost=False))
     lossy, _ = _play(off, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx\ncmovg eax, ecx")
@@ -146,8 +156,8 @@ def test_information_counts_only_choices_that_hold_every_value():
 
 
 def test_information_joins_the_potential_and_still_telescopes():
-    plain = games.make("sort4", shaping_weight=1.0)
-    both = games.make("sort4", shaping_weight=1.0, shaping_information=0.6)
+    plain = games.make("sort4")
+    both = games.make("sort4", shaping={"registers": 1.0, "information": 0.6})
     program = sorting_network(4)
     (a, ta), (b, tb) = _play(plain, program), _play(both, program)
     assert bool(a.correct) and bool(b.correct)
@@ -159,8 +169,8 @@ def test_information_joins_the_potential_and_still_telescopes():
 @pytest.mark.parametrize("n", [3, 4, 5])
 def test_information_with_flags_gains_at_each_compare(n):
     game = games.make(f"sort{n}")
-    plain = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored))
-    flags = lambda s: float(game.task.jax_information(s.machine, s.loaded, s.stored, flags=True))
+    plain = lambda s: float(game.task.potentials["information"](s.machine, s.loaded, s.stored))
+    flags = lambda s: float(game.task.potentials["flag_information"](s.machine, s.loaded, s.stored))
     program = sorting_network(n)
     _, trace = _play(game, program)
     states = [game.init()] + trace[:-1]
@@ -178,15 +188,16 @@ def test_information_with_flags_knows_a_compared_pair():
     # registers alone know nothing yet.
     game = games.make("sort2")
     state, _ = _play(game, "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\ncmp eax, ecx")
-    info = lambda flags: float(game.task.jax_information(state.machine, state.loaded, state.stored, flags=flags))
+    info = lambda flags: float(game.task.potentials["flag_information" if flags else "information"](
+        state.machine, state.loaded, state.stored))
     assert info(False) == 0.0 and info(True) == pytest.approx(1.0)
 
 
 def test_information_flags_in_the_potential_still_telescopes():
-    plain = games.make("sort4", shaping_weight=1.0)
-    flags = games.make("sort4", shaping_weight=1.0, shaping_information=0.6, information_flags=True)
+    plain = games.make("sort4")
+    flags = games.make("sort4", shaping={"registers": 1.0, "flag_information": 0.6})
     (_, ta), (b, tb) = _play(plain, sorting_network(4)), _play(flags, sorting_network(4))
     assert bool(b.correct)
     assert sum(float(s.rewards) for s in ta) == pytest.approx(sum(float(s.rewards) for s in tb), abs=1e-5)
-    with pytest.raises(ValueError, match="set shaping_information too"):
-        games.make("sort4", information_flags=True)
+    with pytest.raises(ValueError, match="sort4 defines no potential 'flags'"):
+        games.make("sort4", shaping={"flags": 0.6})
