@@ -8,15 +8,16 @@ from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Cells, make_prefix_values, make_selfplay
-from alphadev.train import Trainer, load_config
-from games.references import sorting_network
+from alphadev.config import load_config
+from alphadev.train import Trainer
+from games.sort import sorting_network
 
 NET = N.NetConfig(dim=16, layers=1, heads=2)
 
 
 @pytest.fixture(scope="module")
 def harvested():
-    game = games.make("sort3", shaping_weight=1.0)
+    game = games.make("sort3")
     net, obs = N.make(game, NET)
     params = N.init(net, obs, game, jax.random.PRNGKey(0))
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=8))
@@ -137,7 +138,7 @@ def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, 
     assert (started.final.n_moves >= depth).all()
 
     config = load_config("sort3", target_length=0, selfplay_batch=4, checkpoint_every=1, archive_width=4,
-                         archive_fraction=0.5, archive_value_weight=1.0, archive_rerank_every=1, net={"dim": 16, "layers": 1, "heads": 2},
+                         archive_fraction=0.5, archive_value_weight=1.0, ablation={"archive_rerank_every": 1}, net={"dim": 16, "layers": 1, "heads": 2},
                          search={"simulations": 4, "max_considered_actions": 4}, learner={"batch": 8, "steps_per_iteration": 1})
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     trainer.train(max_iterations=2)

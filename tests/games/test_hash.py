@@ -9,7 +9,7 @@ from games.hash import ABSEIL_2022, ABSEIL_2023, abseil_2022, abseil_2023, corpu
 
 @pytest.fixture(scope="module")
 def task():
-    return games.make("hash9to16").task
+    return games.task("hash9to16")
 
 
 @pytest.mark.parametrize("program, model", [(ABSEIL_2022, abseil_2022), (ABSEIL_2023, abseil_2023)])
