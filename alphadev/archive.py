@@ -1,9 +1,8 @@
 """An explorer's archive of program prefixes that self-play episodes may start from.
 
-Search from the empty program alone does not get deep enough on sort3: the agent's episodes
-stalled at about 0.7 of the items, while a beam that keeps the best hundred distinct states at
-each program length finds a correct program (README). The archive gives the agent that
-breadth, Go-Explore style. For each program length it keeps the `width` distinct states (by
+Search from the empty program alone explores one line of play deep, where a beam keeps many
+distinct states at every program length; the archive gives the agent that breadth,
+Go-Explore style (docs/results.md has the runs with and without it). For each program length it keeps the `width` distinct states (by
 `Game.fingerprint`; a shorter prefix to the same state replaces a longer one) that rank
 highest by correctness return so far (`Game.earned`) plus `value_weight` x the search's value
 of the state (the network's estimate of what is still to come). They are harvested from the
@@ -14,7 +13,8 @@ The search, its prior and value, and the learning are unchanged: an episode from
 episode of the same game whose first moves were replayed, and its value targets (returns from
 the states it visits) are as valid as any.
 A cell's rank is fixed when it enters (the value it had then) unless `rerank` ranks the archive
-again with the current network, which the trainer does every `archive_rerank_every` iterations.
+again with the current network, which the trainer does every `ablation.archive_rerank_every`
+iterations.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """A replay buffer of whole episodes, and the sampling of learner batches from it.
 
 It stores each episode's moves, not its network inputs: an observation holds the machine state
-of every test input (3 MB per sort4 episode, 144 MB per varsort5 one), a move list a few hundred
-bytes. `sample` replays the sampled prefixes (`Game.from_moves`) and observes them, batched
-under jit: about 0.1 s per 256 sort4 samples on one core, a tenth of an iteration.
+of every test input (megabytes per episode for sort4, far more for varsort5), a move list a few
+hundred bytes. `sample` replays the sampled prefixes (`Game.from_moves`) and observes them,
+batched under jit.
 
 Value targets, two per move (correctness and latency; episodes are short and undiscounted):
 Monte-Carlo returns, the sum of the rewards from there to the end; or with `td_steps` n, the
