@@ -2,10 +2,11 @@
 
 Search from the empty program alone explores one line of play deep, where a beam keeps many
 distinct states at every program length; the archive gives the agent that breadth,
-Go-Explore style (docs/results.md has the runs with and without it). For each program length it keeps the `width` distinct states (by
-`Game.fingerprint`; a shorter prefix to the same state replaces a longer one) that rank
-highest by correctness return so far (`Game.earned`) plus `value_weight` x the search's value
-of the state (the network's estimate of what is still to come). They are harvested from the
+Go-Explore style (docs/results.md has the runs with and without it). For each program length
+it keeps the `width` distinct states (by `Game.fingerprint`; a shorter prefix to the same state
+replaces a longer one) that rank highest by correctness return so far (`Game.earned`) plus
+`value_weight` x the search's value of the state (the network's estimate of what is still to
+come). They are harvested from the
 nodes of every self-play search and from every legal move out of each episode's start
 (`selfplay.child_cells`), which gives a beam's breadth whatever the policy favours. Part of
 each self-play batch then starts from cells drawn from it, less often from cells drawn often.
