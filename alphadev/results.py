@@ -114,7 +114,9 @@ def load(path: str | Path, game: Optional[str] = None) -> Record:
     except isa.ParseError as e:
         raise RecordError(f"{path}: {e}") from None
     import games
-    if record.game not in games.names():
-        raise RecordError(f"{path}: unknown game {record.game!r}; games: {', '.join(games.names())}")
+    try:
+        games.task(record.game)
+    except ValueError as e:  # unknown, or a task whose factory fails
+        raise RecordError(f"{path}: {e}") from None
     record.text, record.length = isa.to_text(program), len(program)
     return record
