@@ -199,7 +199,7 @@ def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
         for t in np.flatnonzero(traj.valid[:, b]):
             want = observe(state)
             got = replay.observe(replay.prefixes(np.array([b]), np.array([t])))
-            for x, y in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got)):
+            for x, y in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got), strict=True):
                 np.testing.assert_array_equal(np.asarray(x), np.asarray(y)[0])
             state = step(state, jnp.int32(traj.actions[t, b]))
 
@@ -208,7 +208,7 @@ def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
     again = Replay(4, observe_moves(game, obs))
     again.load(tmp_path / "replay.npz")
     assert again.size == 3
-    for a, b in zip(jax.tree_util.tree_leaves(replay.sample(8, 0)), jax.tree_util.tree_leaves(again.sample(8, 0))):
+    for a, b in zip(jax.tree_util.tree_leaves(replay.sample(8, 0)), jax.tree_util.tree_leaves(again.sample(8, 0)), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # A run resumed with a smaller buffer keeps the newest episodes.
     small = Replay(2, observe_moves(game, obs))

@@ -128,7 +128,7 @@ def _cases(task, rng):
         strings, states, _ = corpus()
         strings += [rng.bytes(int(rng.integers(9, 17))) for _ in range(500)]
         states = list(states) + [int(x) for x in rng.integers(0, 2**63, 500)]
-        lines = [f"{len(s)} {int(st)} {abseil_2023(s, int(st))} " + " ".join(map(str, s)) for s, st in zip(strings, states)]
+        lines = [f"{len(s)} {int(st)} {abseil_2023(s, int(st))} " + " ".join(map(str, s)) for s, st in zip(strings, states, strict=True)]
         return f"{len(lines)}\n" + "\n".join(lines) + "\n"
     values = task.inputs.memory.view(np.int32)
     extra = random_sort_values(500, values.shape[1], rng)
@@ -137,7 +137,7 @@ def _cases(task, rng):
     values = np.concatenate([values, extra])
     counts = values[:, 0] if task.variable else np.full(len(values), task.n)
     want = task.expected(values, counts)
-    lines = [" ".join(map(str, v)) + " " + " ".join(map(str, w)) for v, w in zip(values.tolist(), want.tolist())]
+    lines = [" ".join(map(str, v)) + " " + " ".join(map(str, w)) for v, w in zip(values.tolist(), want.tolist(), strict=True)]
     return f"{len(values)} {values.shape[1]}\n" + "\n".join(lines) + "\n"
 
 

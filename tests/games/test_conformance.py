@@ -99,7 +99,7 @@ def test_action_machine_code_is_encoded_once_and_matches_the_assembler():
     straight = [i for i in VARSORT3_BRANCHY if i.target is None]
     index = {item: k for k, item in enumerate(game.task.vocabulary)}
     assert b"".join(game.action_bytes[index[i]] for i in straight) == isa.assemble(isa.Program(tuple(straight)))
-    assert all(b is None for item, b in zip(game.task.vocabulary, game.action_bytes) if not isinstance(item, isa.Instruction))
+    assert all(b is None for item, b in zip(game.task.vocabulary, game.action_bytes, strict=True) if not isinstance(item, isa.Instruction))
 
 
 def test_make_rejects_unknown_names_and_config():

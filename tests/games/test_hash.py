@@ -17,7 +17,7 @@ def task():
 def test_references_compute_abseils_hash_and_pass(task, program, model, backend):
     strings, states, _ = corpus()
     run = isa.execute(program, task.inputs, backend)
-    want = [model(s, int(st)) for s, st in zip(strings, states)]
+    want = [model(s, int(st)) for s, st in zip(strings, states, strict=True)]
     assert run.registers[:, 0].tolist() == want
     assert task.score(program, backend, cycles=False).correct
 

@@ -27,7 +27,7 @@ def test_from_moves_is_the_state_the_moves_reach():
             for a in moves[:cut]:
                 state = game.step(state, jnp.int32(a))
             replayed = jax.jit(game.from_moves)(_padded(game, moves[:cut]))
-            for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(replayed)):
+            for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(replayed), strict=True):
                 np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), atol=1e-6)
 
 

@@ -1,4 +1,6 @@
 """The sorts' shaping potential and dead-end rule (`Rules.end_lost`) on hand-made programs."""
+from itertools import pairwise
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -55,7 +57,7 @@ def test_potential_rises_as_a_compare_swap_completes():
     _, trace = _play(game, sorting_network(2))
     potentials = [float(s.potential) for s in trace[:-2]]
     assert potentials[0] == 0.0 and potentials[-1] > 0.0
-    assert all(b >= a - 1e-6 for a, b in zip(potentials, potentials[1:]))
+    assert all(b >= a - 1e-6 for a, b in pairwise(potentials))
 
 
 def test_the_last_instructions_are_kept_for_the_stores_still_needed():
@@ -128,7 +130,7 @@ def test_information_rises_by_compare_swap_and_is_whole_when_sorted(n):
     final, trace = _play(game, sorting_network(n))
     values = [info(game.init())] + [info(s) for s in trace[:-1]]  # the last state is terminal
     assert values[0] == 0.0 and values[-1] == pytest.approx(1.0)
-    assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))
+    assert all(b >= a - 1e-6 for a, b in pairwise(values))
     # Loads and the three moves before each swap completes gain nothing; each compare-swap gains.
     swaps = len(games.references.NETWORKS[n])
     steps = np.diff(values[n: n + 4 * swaps + 1][::4])
@@ -167,9 +169,9 @@ def test_information_with_flags_gains_at_each_compare(n):
     mnemonics = [None] + [i.mnemonic for i in program.instructions[: len(states) - 1]]
     with_flags = [flags(s) for s in states]
     assert with_flags[0] == 0.0 and with_flags[-1] == pytest.approx(1.0)
-    assert all(f >= plain(s) - 1e-6 for f, s in zip(with_flags, states))
+    assert all(f >= plain(s) - 1e-6 for f, s in zip(with_flags, states, strict=True))
     # Every cmp of the network gains at once; no other move changes it.
-    for before, after, mnemonic in zip(with_flags, with_flags[1:], mnemonics[1:]):
+    for (before, after), mnemonic in zip(pairwise(with_flags), mnemonics[1:], strict=True):
         assert (after > before + 1e-6) == (mnemonic == "cmp"), mnemonic
 
 
