@@ -20,11 +20,41 @@ from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Trajectory, make_selfplay
 from alphadev.train import ConfigError, Trainer, load_config
 from games.references import sorting_network
+from tests.games.rules import violations
 
 TINY = {"target_length": 0, "minutes": 5, "selfplay_batch": 4, "checkpoint_every": 1,
         "net": {"dim": 16, "layers": 1, "heads": 2}, "search": {"simulations": 8, "max_considered_actions": 8},
         "learner": {"batch": 16, "steps_per_iteration": 2}}
 NET = N.NetConfig(dim=16, layers=1, heads=2)
+
+
+def _assert_episodes_were_legal(game, traj, starts=None):
+    """Replays every self-play episode move by move on the host, from the empty program or from
+    its row of `starts` (legal moves, -1 past the prefix): each move must break none of the
+    independent rules (tests/games/rules.py) and be allowed by the mask of the state it was
+    played in, the search's policy must weigh legal moves only, and the replay must earn the
+    recorded rewards and reach the recorded final state. (`Game.step` never checks legality.)"""
+    traj = jax.device_get(traj)
+    actions, valid, rewards, policy = (np.asarray(x) for x in (traj.actions, traj.valid, traj.rewards, traj.policy))
+    step = jax.jit(game.step)
+    for b in range(actions.shape[1]):
+        final = jax.tree_util.tree_map(lambda x, b=b: x[b], traj.final)
+        prefix = [] if starts is None else [int(a) for a in starts[b] if a >= 0]
+        moves = [int(a) for a in actions[valid[:, b], b]]
+        assert prefix + moves == [int(a) for a in final.moves[: int(final.n_moves)]], f"episode {b}"
+        assert not violations(game, prefix + moves), (b, violations(game, prefix + moves))
+        state = game.init()
+        for a in prefix:
+            state = step(state, jnp.int32(a))
+        for k, (t, a) in enumerate(zip(np.flatnonzero(valid[:, b]), moves, strict=True)):
+            assert not bool(state.terminated), f"episode {b} went on after it ended"
+            assert bool(state.legal_action_mask[a]), f"episode {b}, move {k}: {game.task.vocabulary[a]} was masked"
+            # The search's policy (the policy target) is a distribution over the legal moves only.
+            assert policy[t, b].sum() == pytest.approx(1.0, rel=1e-5), f"episode {b}, move {k}"
+            assert not policy[t, b][~np.asarray(state.legal_action_mask)].any(), f"episode {b}, move {k}"
+            state = step(state, jnp.int32(a))
+            assert float(state.rewards) == pytest.approx(float(rewards[t, b]), abs=1e-5), f"episode {b}, move {k}"
+        assert bool(state.terminated) == bool(final.terminated) and game.program(state) == game.program(final)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +68,18 @@ def sort3():
 def test_search_plays_only_legal_moves(sort3, planner, policy):
     game, net, obs, params = sort3
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(planner=planner, policy=policy, simulations=8))
-    traj = make_selfplay(game, search, 3)(params, jax.random.PRNGKey(1))
+    # Episodes from the empty program and from 4 and 9 moves into a sorting network: an untrained
+    # network's episodes from the empty program soon lose a value and end.
+    network = game.moves_for(sorting_network(3))
+    starts = np.full((3, game.max_moves), -1, np.int32)
+    starts[1, :4], starts[2, :9] = network[:4], network[:9]
+    traj = make_selfplay(game, search, 3)(params, jax.random.PRNGKey(1), starts)
     states = jax.vmap(game.init)(jax.random.split(jax.random.PRNGKey(2), 3))
     out = jax.jit(lambda p, k, s: search(p, k, s))(params, jax.random.PRNGKey(3), states)
     assert states.legal_action_mask[jnp.arange(3), out.action].all()
     np.testing.assert_allclose(out.action_weights.sum(-1), 1.0, rtol=1e-5)
     assert float((out.action_weights * ~states.legal_action_mask).sum()) == 0.0
-    # Every move of every episode was legal when played (the game would have stayed put otherwise).
-    assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+    _assert_episodes_were_legal(game, traj, starts)
 
 
 @pytest.mark.parametrize("unroll", [0, 3])
@@ -174,7 +208,7 @@ def test_exploring_selfplay_plays_legal_moves(sort3):
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
     for kwargs in ({"temperature": 1.0, "head_values": True}, {"epsilon": 1.0}):
         traj = make_selfplay(game, search, 4, **kwargs)(params, jax.random.PRNGKey(6))
-        assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+        _assert_episodes_were_legal(game, traj)
         # The value heads are recorded when asked for (an untrained network's are not all 0).
         assert np.abs(np.asarray(traj.values)).sum() > 0 if kwargs.get("head_values") else not np.asarray(traj.values).any()
     # Uniformly random moves make the episodes differ.
