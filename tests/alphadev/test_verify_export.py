@@ -165,9 +165,37 @@ def test_show_prints_listing_and_figures(tmp_path, capsys):
     assert "cmovg eax, ecx" in out and "llvm-mca" in out and "unicorn passed" in out and "8b 07" in out
 
 
+def _padded(program, chain=30):
+    """`program` made slower but still correct: after the loads, a chain of `chain` dependent
+    imuls on a scratch register, zeroed and added into the first value, so that every output
+    (and so the next call's input) waits for the chain; out-of-order execution cannot hide it."""
+    first_compute = next(k for k, ins in enumerate(program) if ins.memory is None)
+    pad = isa.parse("mov r8d, eax\n" + "imul r8d, r8d\n" * chain + "and r8d, 0\nadd eax, r8d")
+    return isa.Program(program.instructions[:first_compute] + pad.instructions + program.instructions[first_compute:])
+
+
 def test_bench_times_reference_c_and_records_side_by_side():
     from alphadev.bench import bench
     game, program = references()["sort3_network"]
-    rows = bench("sort3", [("same program", program)], pool=256, reps=3)
-    assert [r.name for r in rows] == ["human reference (cmov network)", "same program", "C network (gcc -O3)"]
-    assert rows[0].ratio == 1.0 and all(np.isfinite(r.median) for r in rows)
+    slow = _padded(program)
+    assert games.make("sort3").task.score(slow, "unicorn", cycles=False).correct
+    rows = bench("sort3", [("same program", program), ("padded", slow)], pool=256, reps=5)
+    assert [r.name for r in rows] == ["human reference (cmov network)", "same program", "padded", "C network (gcc -O3)"]
+    assert [r.length for r in rows] == [18, 18, 18 + 33, None]
+    for r in rows:
+        assert np.isfinite(r.median) and r.median > 0, r
+    reference, same, padded, _ = rows
+    # 30 dependent imuls take at least 90 cycles on any x86-64 (measured on the 2-core CI machine:
+    # about 58 ticks a call, the network about 1 over the empty kernel).
+    assert padded.median > 2 * reference.median and padded.ratio > 2, rows
+    assert padded.median > 2 * same.median, rows
+
+
+def test_bench_refuses_records_of_another_game(tmp_path, capsys):
+    game, program = references()["sort3_network"]
+    sort3 = Record.of(game, program, source="reference").save(tmp_path / "sort3.json")
+    assert cli.main(["bench", str(sort3), "--game", "sort4"]) == 2
+    assert "a record for sort3, not sort4" in capsys.readouterr().err
+    sort2 = Record.of("sort2", references()["sort2_network"][1]).save(tmp_path / "sort2.json")
+    with pytest.raises(SystemExit, match="records are for different games"):
+        cli.main(["bench", str(sort3), str(sort2)])
