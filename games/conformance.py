@@ -5,14 +5,16 @@ It plays random legal rollouts (jit + vmap over episodes, a uniformly random mov
 
   - the empty program is consistent: no moves, no reward, terminated exactly when no move is
     legal (and, with an `oracle`, no move the mask allows breaks a rule);
-  - a terminated state is absorbing: stepping it with any move changes nothing and earns 0;
+  - a terminated state is absorbing: stepping it (with one move per episode) changes nothing
+    and earns 0;
   - every move played was legal where it was played: by the mask the rollout saw, by the mask
     of the same moves replayed one at a time on the host, and by `oracle` when given;
   - the episode's rewards add up to what its finished program is worth:
         correctness_weight x (items_final - items_init) + shaping total
         + [correct] x (correct_bonus + latency_reward of the completing move),
-    where the shaping total telescopes to -correctness_weight x (weight x) the initial
-    potential (the potential is 0 once the episode ends);
+    where the shaping total telescopes to -correctness_weight x the initial `state.potential`
+    (the potential is 0 once the episode ends), times `config.shaping_weight` where that is a
+    number (a potential that carries its own weights counts once);
   - the reference emulator agrees: `game.confirm` (Unicorn) scores the finished program with
     the same items and correctness, and the latency the game charged is the one its length (or
     mean executed instructions) implies;
