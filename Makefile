@@ -29,6 +29,7 @@ run: $(STAMP) system
 	$(VENV)/bin/alphadev train sort3
 
 test: $(STAMP) system
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP) system

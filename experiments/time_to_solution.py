@@ -43,7 +43,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple:
     best = trainer.train()
     metrics = trainer.run.metrics()
     elapsed = metrics["elapsed_s"][-1] if metrics else 0.0
-    solved_at = next((t for t, length in zip(metrics.get("elapsed_s", []), metrics.get("best_length", []))
+    solved_at = next((t for t, length in zip(metrics.get("elapsed_s", []), metrics.get("best_length", []), strict=True)
                       if config.target_length and 0 < length <= config.target_length), None)
     counters = trainer.state["counters"]
     row = (args.game, args.planner, seed, f"{solved_at:.0f}" if solved_at is not None else "-",

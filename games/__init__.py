@@ -10,7 +10,8 @@ from games.hash import HashTask
 from games.registry import make, names, register, task
 from games.sort import SortTask, VarSortTask
 from games.task import CReference, Param, Reference, Score, Signature, Slot, Task
+from games import conformance
 
 __all__ = ["Jump", "PlaceLabel", "Config", "Rules", "Game", "MachineDisagreement", "State", "HashTask",
            "make", "names", "register", "task", "SortTask", "VarSortTask", "CReference", "Param",
-           "Reference", "Score", "Signature", "Slot", "Task"]
+           "Reference", "Score", "Signature", "Slot", "Task", "conformance"]

@@ -18,7 +18,7 @@ MIN3 = ROOT / "examples" / "min3.py"
 def test_min3_passes_the_conformance_harness():
     runpy.run_path(str(MIN3))
     summary = games.conformance.check(games.make("min3"), episodes=8, seed=0)
-    assert summary["episodes"] == 8
+    assert summary.episodes == 8 and summary.game == "min3"
 
 
 def _cli(*args, timeout=600):

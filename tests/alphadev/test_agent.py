@@ -1,4 +1,5 @@
 """The agent, at toy scale: search with both planners, the learner, records, checkpoint/resume."""
+import functools
 import json
 import os
 import signal
@@ -18,8 +19,10 @@ from alphadev.learner import LearnerConfig, make_update
 from alphadev.replay import Replay, observe_moves
 from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Trajectory, make_selfplay
-from alphadev.train import ConfigError, Trainer, load_config
-from games.references import sorting_network
+from alphadev.config import ConfigError, load_config
+from alphadev.train import Trainer
+from games.sort import sorting_network
+from tests.games.rules import violations
 
 TINY = {"target_length": 0, "minutes": 5, "selfplay_batch": 4, "checkpoint_every": 1,
         "net": {"dim": 16, "layers": 1, "heads": 2}, "search": {"simulations": 8, "max_considered_actions": 8},
@@ -27,33 +30,81 @@ TINY = {"target_length": 0, "minutes": 5, "selfplay_batch": 4, "checkpoint_every
 NET = N.NetConfig(dim=16, layers=1, heads=2)
 
 
+def _assert_episodes_were_legal(game, traj, starts=None):
+    """Replays every self-play episode move by move on the host, from the empty program or from
+    its row of `starts` (legal moves, -1 past the prefix): each move must break none of the
+    independent rules (tests/games/rules.py) and be allowed by the mask of the state it was
+    played in, the search's policy must weigh legal moves only, and the replay must earn the
+    recorded rewards and reach the recorded final state. (`Game.step` never checks legality.)"""
+    traj = jax.device_get(traj)
+    actions, valid, rewards, policy = (np.asarray(x) for x in (traj.actions, traj.valid, traj.rewards, traj.policy))
+    init, step, _ = _jitted(game)
+    for b in range(actions.shape[1]):
+        final = jax.tree_util.tree_map(lambda x, b=b: x[b], traj.final)
+        prefix = [] if starts is None else [int(a) for a in starts[b] if a >= 0]
+        moves = [int(a) for a in actions[valid[:, b], b]]
+        assert prefix + moves == [int(a) for a in final.moves[: int(final.n_moves)]], f"episode {b}"
+        assert not violations(game, prefix + moves), (b, violations(game, prefix + moves))
+        state = init()
+        for a in prefix:
+            state = step(state, jnp.int32(a))
+        for k, (t, a) in enumerate(zip(np.flatnonzero(valid[:, b]), moves, strict=True)):
+            assert not bool(state.terminated), f"episode {b} went on after it ended"
+            assert bool(state.legal_action_mask[a]), f"episode {b}, move {k}: {game.task.vocabulary[a]} was masked"
+            # The search's policy (the policy target) is a distribution over the legal moves only.
+            assert policy[t, b].sum() == pytest.approx(1.0, rel=1e-5), f"episode {b}, move {k}"
+            assert not policy[t, b][~np.asarray(state.legal_action_mask)].any(), f"episode {b}, move {k}"
+            state = step(state, jnp.int32(a))
+            assert float(state.rewards) == pytest.approx(float(rewards[t, b]), abs=1e-5), f"episode {b}, move {k}"
+        assert bool(state.terminated) == bool(final.terminated) and game.program(state) == game.program(final)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(game):
+    """game.init, game.step and game.from_moves, compiled once per game (eagerly, each call
+    compiles its ops one by one)."""
+    return jax.jit(game.init), jax.jit(game.step), jax.jit(game.from_moves)
+
+
 @pytest.fixture(scope="module")
 def sort3():
     game = games.make("sort3")
     net, obs = N.make(game, NET)
-    return game, net, obs, N.init(net, obs, game, jax.random.PRNGKey(0))
+    # Under jit: eagerly, N.init spends seconds compiling the game's and network's ops one by one.
+    return game, net, obs, jax.jit(functools.partial(N.init, net, obs, game))(jax.random.PRNGKey(0))
+
+
+_PLAY = {}
+
+
+def _selfplay(sort3, batch=4, planner="exact", policy="gumbel", simulations=4, **kwargs):
+    """`make_selfplay` of sort3, built (and so compiled) once per configuration in each worker:
+    each compilation takes seconds, and most tests need the same small one."""
+    game, net, obs, _ = sort3
+    key = (id(game), batch, planner, policy, simulations, tuple(sorted(kwargs.items())))
+    if key not in _PLAY:
+        config = SearchConfig(planner=planner, policy=policy, simulations=simulations)
+        _PLAY[key] = make_selfplay(game, Search(game, net, obs, net_config=NET, config=config), batch, **kwargs)
+    return _PLAY[key]
 
 
 @pytest.mark.parametrize("planner, policy", [("exact", "gumbel"), ("muzero", "gumbel"), ("exact", "muzero")])
 def test_search_plays_only_legal_moves(sort3, planner, policy):
-    game, net, obs, params = sort3
-    search = Search(game, net, obs, net_config=NET, config=SearchConfig(planner=planner, policy=policy, simulations=8))
-    traj = make_selfplay(game, search, 3)(params, jax.random.PRNGKey(1))
-    states = jax.vmap(game.init)(jax.random.split(jax.random.PRNGKey(2), 3))
-    out = jax.jit(lambda p, k, s: search(p, k, s))(params, jax.random.PRNGKey(3), states)
-    assert states.legal_action_mask[jnp.arange(3), out.action].all()
-    np.testing.assert_allclose(out.action_weights.sum(-1), 1.0, rtol=1e-5)
-    assert float((out.action_weights * ~states.legal_action_mask).sum()) == 0.0
-    # Every move of every episode was legal when played (the game would have stayed put otherwise).
-    assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
+    game, _, _, params = sort3
+    # Episodes from the empty program and from 4, 9 and 13 moves into a sorting network: an
+    # untrained network's episodes from the empty program soon lose a value and end.
+    network = game.moves_for(sorting_network(3))
+    starts = np.full((4, game.max_moves), -1, np.int32)
+    starts[1, :4], starts[2, :9], starts[3, :13] = network[:4], network[:9], network[:13]
+    traj = _selfplay(sort3, planner=planner, policy=policy)(params, jax.random.PRNGKey(1), starts)
+    _assert_episodes_were_legal(game, traj, starts)
 
 
 @pytest.mark.parametrize("unroll", [0, 3])
 def test_learner_step_lowers_the_loss_on_a_fixed_batch(sort3, unroll):
     game, net, obs, params = sort3
-    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
     replay = Replay(64, observe_moves(game, obs))
-    replay.add(make_selfplay(game, search, 8)(params, jax.random.PRNGKey(4)))
+    replay.add(_selfplay(sort3)(params, jax.random.PRNGKey(4)))
     batch = replay.sample(32, unroll)
     update, tx = make_update(net, NET, LearnerConfig(unroll=unroll, learning_rate=3e-3))
     opt_state = tx.init(params)
@@ -66,8 +117,7 @@ def test_learner_step_lowers_the_loss_on_a_fixed_batch(sort3, unroll):
 
 def test_replay_returns_add_up_to_the_episode_rewards(sort3):
     game, net, obs, params = sort3
-    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
-    traj = jax.device_get(make_selfplay(game, search, 4)(params, jax.random.PRNGKey(5)))
+    traj = jax.device_get(_selfplay(sort3)(params, jax.random.PRNGKey(5)))
     replay = Replay(8, observe_moves(game, obs))
     replay.add(traj)
     total = (np.asarray(traj.rewards) * np.asarray(traj.valid)).sum(0)
@@ -78,9 +128,9 @@ def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
     config = load_config("sort2", **{k: v for k, v in TINY.items() if k not in ("net", "search", "learner")})
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     game = trainer.game
-    state = game.init()
+    state, step = jax.jit(game.init)(), jax.jit(game.step)
     for a in game.moves_for(sorting_network(2)):
-        state = game.step(state, jnp.int32(a))
+        state = step(state, jnp.int32(a))
     final = jax.tree_util.tree_map(lambda x: x[None], state)
     trainer._consider(Trajectory(actions=None, policy=None, rewards=None, latency_rewards=None,
                                  valid=None, values=None, best_q=None, cells=None, children=None, final=final))
@@ -109,6 +159,7 @@ def _metrics(run):
     return [line.split(",") for line in path.read_text().splitlines()[1:]] if path.exists() else []
 
 
+@pytest.mark.slow  # two training processes: 2 minutes on 2 cores
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))
@@ -127,7 +178,9 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     child.wait()
     reached = int(_metrics(run)[-1][0])
     assert reached >= 3
-    result = subprocess.run(command + ["--iterations", "2"], capture_output=True, text=True, timeout=240)
+    # The resumed run reads its own config.json (a --config now would be a conflict).
+    resume = [sys.executable, "-m", "alphadev.cli", "train", "sort2", "--out", str(run), "--iterations", "2"]
+    result = subprocess.run(resume, capture_output=True, text=True, timeout=240)
     assert "resumed" in result.stdout, result.stdout + result.stderr
     iterations = [int(row[0]) for row in _metrics(run)]
     assert iterations[-1] > reached and iterations[-1] - 2 >= reached - 1  # continued, not restarted at 1
@@ -171,47 +224,48 @@ def test_a_replay_buffer_larger_than_memory_is_a_clear_error():
 
 def test_exploring_selfplay_plays_legal_moves(sort3):
     game, net, obs, params = sort3
-    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
-    for kwargs in ({"temperature": 1.0, "head_values": True}, {"epsilon": 1.0}):
-        traj = make_selfplay(game, search, 4, **kwargs)(params, jax.random.PRNGKey(6))
-        assert (np.asarray(traj.valid).sum(0) == np.asarray(traj.final.n_moves)).all()
-        # The value heads are recorded when asked for (an untrained network's are not all 0).
-        assert np.abs(np.asarray(traj.values)).sum() > 0 if kwargs.get("head_values") else not np.asarray(traj.values).any()
-    # Uniformly random moves make the episodes differ.
+    # Moves sampled from the search policy at temperature 1, half of them replaced by uniformly
+    # random legal moves (one configuration: each costs a compilation).
+    traj = _selfplay(sort3, temperature=1.0, epsilon=0.5, head_values=True)(params, jax.random.PRNGKey(6))
+    _assert_episodes_were_legal(game, traj)
+    # The value heads are recorded when asked for (an untrained network's are not all 0); by
+    # default they are not (zeros).
+    assert np.abs(np.asarray(traj.values)).sum() > 0
+    assert not np.asarray(_selfplay(sort3)(params, jax.random.PRNGKey(6)).values).any()
+    # Exploring makes the episodes differ.
     assert len({tuple(m) for m in np.asarray(traj.final.moves)}) > 1
 
 
 def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
     game, net, obs, params = sort3
-    search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=4))
-    # Episodes from the empty program and from 2 and 5 moves into a sorting network, as the
+    # Episodes from the empty program and from 2, 5 and 9 moves into a sorting network, as the
     # archive's starts: the replay must put each start's moves before those played.
     network = game.moves_for(sorting_network(3))
-    starts = np.full((3, game.max_moves), -1, np.int32)
-    starts[1, :2], starts[2, :5] = network[:2], network[:5]
-    traj = jax.device_get(make_selfplay(game, search, 3)(params, jax.random.PRNGKey(7), starts))
-    replay = Replay(4, observe_moves(game, obs))
+    starts = np.full((4, game.max_moves), -1, np.int32)
+    starts[1, :2], starts[2, :5], starts[3, :9] = network[:2], network[:5], network[:9]
+    traj = jax.device_get(_selfplay(sort3)(params, jax.random.PRNGKey(7), starts))
+    replay = Replay(6, observe_moves(game, obs))
     replay.add(traj)
-    np.testing.assert_array_equal(replay.data["first"][:3], [0, 2, 5])
-    step, observe = jax.jit(game.step), jax.jit(obs)
-    for b in range(3):
-        state = game.from_moves(jnp.asarray(starts[b]))
+    np.testing.assert_array_equal(replay.data["first"][:4], [0, 2, 5, 9])
+    (_, step, from_moves), observe = _jitted(game), jax.jit(obs)
+    for b in range(4):
+        state = from_moves(jnp.asarray(starts[b]))
         for t in np.flatnonzero(traj.valid[:, b]):
             want = observe(state)
             got = replay.observe(replay.prefixes(np.array([b]), np.array([t])))
-            for x, y in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got)):
+            for x, y in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got), strict=True):
                 np.testing.assert_array_equal(np.asarray(x), np.asarray(y)[0])
             state = step(state, jnp.int32(traj.actions[t, b]))
 
     # A checkpointed buffer comes back whole, and samples as the original would.
     replay.save(tmp_path / "replay.npz")
-    again = Replay(4, observe_moves(game, obs))
+    again = Replay(6, observe_moves(game, obs))
     again.load(tmp_path / "replay.npz")
-    assert again.size == 3
-    for a, b in zip(jax.tree_util.tree_leaves(replay.sample(8, 0)), jax.tree_util.tree_leaves(again.sample(8, 0))):
+    assert again.size == 4
+    for a, b in zip(jax.tree_util.tree_leaves(replay.sample(8, 0)), jax.tree_util.tree_leaves(again.sample(8, 0)), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # A run resumed with a smaller buffer keeps the newest episodes.
     small = Replay(2, observe_moves(game, obs))
     small.load(tmp_path / "replay.npz")
     assert small.size == 2 and small.next == 0
-    np.testing.assert_array_equal(small.data["first"], [2, 5])
+    np.testing.assert_array_equal(small.data["first"], [5, 9])

@@ -1,4 +1,6 @@
 """The explorer's archive: harvested cells replay to their states, widths hold, runs resume it."""
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -19,10 +21,10 @@ NET = N.NetConfig(dim=16, layers=1, heads=2)
 def harvested():
     game = games.make("sort3")
     net, obs = N.make(game, NET)
-    params = N.init(net, obs, game, jax.random.PRNGKey(0))
+    params = jax.jit(functools.partial(N.init, net, obs, game))(jax.random.PRNGKey(0))  # eagerly: seconds
     search = Search(game, net, obs, net_config=NET, config=SearchConfig(simulations=8))
     play = make_selfplay(game, search, 4, harvest=True)
-    return game, play, play(params, jax.random.PRNGKey(1)), params
+    return game, play, play(params, jax.random.PRNGKey(1)), params, search
 
 
 def _key(fp):
@@ -31,7 +33,7 @@ def _key(fp):
 
 
 def test_cells_replay_to_their_fingerprint_depth_and_score(harvested):
-    game, _, traj, _ = harvested
+    game, _, traj, _, _ = harvested
     archive = Archive(3, game.max_moves)
     assert archive.add(traj.cells) == len(archive) > 3
     assert max(len(d) for d in archive.depths) <= 3
@@ -48,13 +50,13 @@ def test_cells_replay_to_their_fingerprint_depth_and_score(harvested):
 
 
 def test_children_are_every_legal_move_from_each_start(harvested):
-    game, play, _, params = harvested
+    game, play, _, params, _ = harvested
     deep = game.moves_for(sorting_network(3))
     starts = np.full((4, game.max_moves), -1, np.int32)  # the empty program, then 1-3 moves of a sort3
     for row in range(4):
         starts[row, :row] = deep[:row]
     children = jax.device_get(play(params, jax.random.PRNGKey(2), starts).children)
-    legal = np.asarray(jax.vmap(game.from_moves)(starts).legal_action_mask)
+    legal = np.asarray(jax.jit(jax.vmap(game.from_moves))(starts).legal_action_mask)
     depth = np.broadcast_to(np.array([1, 2, 3, 4])[:, None], legal.shape)
     assert (children.depth[children.alive] == depth[children.alive]).all()
     replay, fingerprint, earned = jax.jit(game.from_moves), jax.jit(game.fingerprint), jax.jit(game.earned)
@@ -99,7 +101,7 @@ def test_the_shortest_path_to_a_state_is_kept_and_each_length_keeps_its_best(har
 
 
 def test_rerank_ranks_cells_by_the_current_value_of_their_states(harvested):
-    game, play, traj, params = harvested
+    game, _, _, params, search = harvested
     M = game.max_moves
     cell = lambda key, score, value: Cells(
         moves=np.r_[np.arange(4), -np.ones(M - 4)].astype(np.int32)[None], depth=np.array([4]),
@@ -116,17 +118,16 @@ def test_rerank_ranks_cells_by_the_current_value_of_their_states(harvested):
 
     # The trainer's value_of: the search's two heads summed at the state each prefix reaches,
     # in chunks (here 2 rows each, the last padded).
-    search = Search(game, *N.make(game, NET), net_config=NET, config=SearchConfig(simulations=8))
     network = game.moves_for(sorting_network(3))
     moves = np.full((3, M), -1, np.int32)
     moves[1, :1], moves[2, :4] = network[:1], network[:4]
     got = make_prefix_values(game, search, chunk=2)(params, moves)
-    states = jax.vmap(game.from_moves)(moves)
-    np.testing.assert_allclose(got, np.asarray(search.head_values(params, states).sum(-1)), rtol=1e-5, atol=1e-6)
+    want = jax.jit(lambda p, m: search.head_values(p, jax.vmap(game.from_moves)(m)).sum(-1))(params, moves)
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
-def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, tmp_path):
-    game, play, traj, params = harvested
+def test_episodes_start_from_cells_and_the_archive_survives_a_save(harvested, tmp_path):
+    game, play, traj, params, _ = harvested
     archive = Archive(4, game.max_moves)
     archive.add(traj.cells)
     starts, _ = archive.sample(4)
@@ -136,7 +137,18 @@ def test_episodes_start_from_cells_and_the_archive_survives_a_resume(harvested, 
     for b in range(4):
         np.testing.assert_array_equal(started.final.moves[b, : depth[b]], starts[b, : depth[b]])
     assert (started.final.n_moves >= depth).all()
+    # Saved and loaded, the archive has the same cells at the same depths with the same figures.
+    archive.save(tmp_path / "archive.npz")
+    again = Archive(4, game.max_moves)
+    again.load(tmp_path / "archive.npz")
+    assert again.cells.keys() == archive.cells.keys() and again.depths == archive.depths
+    for key, cell in archive.cells.items():
+        other = again.cells[key]
+        assert (list(other.moves), other.score, other.rank, other.drawn) == (list(cell.moves), cell.score, cell.rank, cell.drawn)
 
+
+@pytest.mark.slow  # trains twice: a minute on 2 cores
+def test_a_training_run_resumes_its_archive_and_replay_buffer(tmp_path):
     config = load_config("sort3", target_length=0, selfplay_batch=4, checkpoint_every=1, archive_width=4,
                          archive_fraction=0.5, archive_value_weight=1.0, ablation={"archive_rerank_every": 1}, net={"dim": 16, "layers": 1, "heads": 2},
                          search={"simulations": 4, "max_considered_actions": 4}, learner={"batch": 8, "steps_per_iteration": 1})

@@ -79,8 +79,9 @@ def _cases():
     return [(name, r.program) for name in games.names() for r in games.task(name).references[:1]]
 
 
+@pytest.mark.parametrize("opt", ["-O0", "-O2", "-O3"])
 @pytest.mark.parametrize("name, program", _cases(), ids=lambda x: x if isinstance(x, str) else "")
-def test_exported_header_computes_what_unicorn_computes(tmp_path, name, program):
+def test_exported_header_computes_what_unicorn_computes(tmp_path, name, program, opt):
     task = games.task(name)
     sig = task.signature
     record = Record.of(name, program)
@@ -88,7 +89,7 @@ def test_exported_header_computes_what_unicorn_computes(tmp_path, name, program)
     (tmp_path / "kernel.h").write_text(header(record))
     (tmp_path / "driver.c").write_text(_driver(sig, f"alphadev_{name}"))
     exe = tmp_path / "driver"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(tmp_path / "driver.c")],
+    subprocess.run(["gcc", opt, "-Wall", "-Werror", "-o", str(exe), str(tmp_path / "driver.c")],
                    check=True, capture_output=True, text=True)
     scalar_regs = [isa.Reg(p.register).number for p in sig.params if not p.pointer]
     for inputs in task.random_inputs(300, seed=1)[:3]:
@@ -99,7 +100,7 @@ def test_exported_header_computes_what_unicorn_computes(tmp_path, name, program)
         width = inputs.data_size
         lines = [f"{len(inputs)} {width} {len(scalar_regs)}"]
         lines += [" ".join(map(str, m)) + " " + " ".join(str(int(r)) for r in regs[scalar_regs])
-                  for m, regs in zip(inputs.memory.tolist(), inputs.registers)]
+                  for m, regs in zip(inputs.memory.tolist(), inputs.registers, strict=True)]
         run = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
         got = np.array([line.split() for line in run.stdout.splitlines()], np.uint64)
         if sig.result:

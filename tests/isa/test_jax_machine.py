@@ -45,7 +45,7 @@ def test_compiling_out_unused_operations_changes_nothing():
     assert ops < jm.ALL_OPS and "mul" not in ops
     full = jax.device_get(jm.run_batch(tokens, regs, mem))
     lean = jax.device_get(jm.run_batch(tokens, regs, mem, ops=ops))
-    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(lean)):
+    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(lean), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
