@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
 
 
 def _word(at: str) -> str:
-    return f"({{ uint32_t w_; memcpy(&w_, {at}, 4); w_; }})"
+    return f"({{ uint32_t v_; memcpy(&v_, {at}, 4); v_; }})"
 
 
 def _harness_parts(sig: games.Signature, width: int) -> dict:
