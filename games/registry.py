@@ -41,8 +41,11 @@ def task(name: str) -> Task:
         raise ValueError(f"unknown game {name!r}; games: {', '.join(names())} (add your own: alphadev --tasks FILE.py)")
     if name not in _TASKS:
         built = _REGISTRY[name]()
-        if not isinstance(built, Task) or built.name != name:
+        if not isinstance(built, Task) or getattr(built, "name", None) != name:
             raise ValueError(f"the factory registered as {name!r} must return a games.Task named {name!r}")
+        missing = [a for a in ("inputs", "vocabulary", "signature") if not hasattr(built, a)]
+        if missing:
+            raise ValueError(f"task {name} sets no {', '.join(missing)} (see docs/adding-a-kernel.md)")
         _TASKS[name] = built
     return _TASKS[name]
 

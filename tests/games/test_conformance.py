@@ -78,3 +78,25 @@ def test_make_rejects_unknown_names_and_config():
         games.make("sort9")
     with pytest.raises(ValueError, match="unknown game config"):
         games.make("sort3", max_lenght=5)
+
+
+def test_a_registered_task_missing_part_of_the_contract_is_a_one_line_error():
+    from games import registry
+    from games.sort import SortTask
+
+    class Unsigned(SortTask):
+        @property
+        def signature(self):
+            raise AttributeError("signature")
+
+    try:
+        games.register("unsigned2", lambda: SortTask(2))
+        with pytest.raises(ValueError, match="must return a games.Task named 'unsigned2'"):
+            games.task("unsigned2")
+        unsigned = Unsigned(2)
+        unsigned.name = "unsigned2"
+        games.register("unsigned2", lambda: unsigned)
+        with pytest.raises(ValueError, match="task unsigned2 sets no signature"):
+            games.task("unsigned2")
+    finally:
+        registry._REGISTRY.pop("unsigned2", None)
