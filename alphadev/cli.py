@@ -18,7 +18,7 @@ def demo(_args) -> int:
     program = sorting_network(3)
     values = np.array([[3, 1, 2], [2, 2, 1], [-5, 7, -2147483648], [2147483647, 0, -1]], np.int32)
     inputs = Inputs(np.zeros((len(values), 16), np.uint64), values.view(np.uint8).reshape(len(values), 12))
-    print("alphadev demo: the agent is not built yet; this runs a known 18-instruction sort3")
+    print("alphadev demo: a known 18-instruction sort3")
     print("(a cmov sorting network) on the three machine backends and prints what each saw.\n")
     print(isa.to_text(program))
     print(f"machine code ({len(isa.assemble(program))} bytes): {isa.assemble(program).hex()}")
