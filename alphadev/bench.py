@@ -8,7 +8,8 @@ copies its input's data region into a buffer (the pointer argument) and takes th
 arguments from its input's registers. Each call's input depends on the previous call's output
 (xor with an opaque zero, into the last scalar argument or else the buffer's first word; out of
 the result or else the buffer's last word), so calls cannot overlap and the figure is latency,
-not throughput. Kernels take turns within every repetition, so machine noise hits them alike.
+not throughput; a kernel that leaves the last word alone (a varsort on a short count) breaks
+that chain through memory. Kernels take turns within every repetition, so machine noise hits them alike.
 A pass with an empty kernel is subtracted; reported per call: the median over repetitions and
 the 10th-90th percentile spread, in TSC ticks (reference cycles).
 """

@@ -3,7 +3,8 @@
 The defaults of `TrainConfig` and its parts are the recipe every game starts from. A game's
 delta ships inside the package (alphadev/configs/GAME.json) and names only the fields it
 changes; a game without one trains with the recipe as it is. `load_config` layers: recipe,
-the game's delta (or a JSON file given by path), keyword overrides. The planner implies the
+the game's delta, a JSON file given by path (a delta of its own), keyword overrides; nested
+dicts (`net`, `game_config`, its `rules` and `shaping`, ...) merge key by key. The planner implies the
 learner's unroll wherever it is set, and the target length comes from the task unless given.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from alphadev.learner import LearnerConfig
 from alphadev.networks import NetConfig
 from alphadev.search import SearchConfig
 
-__all__ = ["ConfigError", "Ablation", "TrainConfig", "load_config", "load_run_config", "resume_config"]
+__all__ = ["ConfigError", "Ablation", "TrainConfig", "load_config", "load_run_config", "resume_config", "merge"]
 
 
 class ConfigError(ValueError):
@@ -80,7 +81,7 @@ def _build(cls, data: dict, where: str):
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
     try:
         return cls(**data)
     except (TypeError, ValueError) as e:
@@ -124,12 +125,21 @@ def from_dict(data: dict, where: str) -> TrainConfig:
     return config
 
 
+def merge(base: dict, delta: dict) -> dict:
+    """`base` with `delta` laid over it; dicts in both merge key by key."""
+    out = dict(base)
+    for key, value in delta.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if both else value
+    return out
+
+
 def load_config(game: str, path: Optional[str] = None, **overrides) -> TrainConfig:
-    """The config for `game`: the recipe, the game's shipped delta (or the JSON at `path`),
-    then the keyword `overrides` that are not None (`planner` sets `search.planner`)."""
+    """The config for `game`: the recipe, the game's shipped delta, the JSON at `path`, then
+    the keyword `overrides` that are not None (`planner` sets `search.planner`)."""
     if game not in games.names():
         raise ConfigError(f"unknown game {game!r}; games: {', '.join(games.names())}")
-    data = _read(Path(path)) if path else shipped_delta(game)
+    data = merge(shipped_delta(game), _read(Path(path)) if path else {})
     where = Path(path).name if path else f"{game} config"
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}, "game": game}
     planner = data.pop("planner", None)
@@ -140,7 +150,10 @@ def load_config(game: str, path: Optional[str] = None, **overrides) -> TrainConf
 
 def load_run_config(run: Path) -> TrainConfig:
     """The config a run directory was started with (its config.json)."""
-    return from_dict(_read(Path(run) / "config.json"), f"{run}/config.json")
+    try:
+        return from_dict(_read(Path(run) / "config.json"), f"{run}/config.json")
+    except ConfigError as e:
+        raise ConfigError(f"{e} (was the run started by another version of alphadev?)") from None
 
 
 def resume_config(run: Path, game: str, path: Optional[str], **overrides) -> TrainConfig:

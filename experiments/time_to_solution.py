@@ -16,6 +16,7 @@ import argparse
 import multiprocessing
 import os
 import shutil
+from pathlib import Path
 
 
 def run_pinned(args: argparse.Namespace, seed: int, cores) -> tuple:
@@ -32,13 +33,17 @@ def run_pinned(args: argparse.Namespace, seed: int, cores) -> tuple:
 
 
 def run_seed(args: argparse.Namespace, seed: int) -> tuple:
-    from alphadev.config import load_config
+    from alphadev.config import load_config, resume_config
     from alphadev.train import Trainer
 
-    config = load_config(args.game, args.config, seed=seed, minutes=args.minutes, planner=args.planner)
-    out = f"runs/tts-{args.game}-{args.planner}-seed{seed}"
+    out = Path(f"runs/tts-{args.game}-{args.planner}-seed{seed}")
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
+    overrides = dict(seed=seed, minutes=args.minutes, planner=args.planner)
+    if (out / "config.json").exists():  # a rerun resumes with the run's own config
+        config = resume_config(out, args.game, args.config, **overrides)
+    else:
+        config = load_config(args.game, args.config, **overrides)
     trainer = Trainer(config, out, quiet=True)
     best = trainer.train()
     metrics = trainer.run.metrics()

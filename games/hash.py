@@ -167,7 +167,6 @@ class HashTask(Task):
     """hash9to16, judged on hash quality over the corpus (module docstring)."""
     name = "hash9to16"
     registers = HASH_REGISTERS
-    entry_registers = ("rdi", "rsi", "rdx")
     signature = Signature((Param("p", "const uint8_t *", "rdi"), Param("len", "size_t", "rsi"),
                            Param("state", "uint64_t", "rdx")), ctype="uint64_t", result="rax")
     references = (Reference("Abseil 2022 (asm)", ABSEIL_2022), Reference("Abseil 2023 (asm)", ABSEIL_2023))
@@ -267,7 +266,7 @@ class HashTask(Task):
         rng = np.random.default_rng(seed)
         lengths = rng.integers(9, 17, n)
         groups = []
-        for length in range(9, 17):
+        for length in np.unique(lengths):
             rows = int((lengths == length).sum())
             regs = rng.integers(0, 2**64 - 1, (rows, 16), dtype=np.uint64, endpoint=True)
             regs[:, 6] = length

@@ -40,7 +40,10 @@ def task(name: str) -> Task:
     if name not in _REGISTRY:
         raise ValueError(f"unknown game {name!r}; games: {', '.join(names())} (add your own: alphadev --tasks FILE.py)")
     if name not in _TASKS:
-        built = _REGISTRY[name]()
+        try:
+            built = _REGISTRY[name]()
+        except TypeError as e:  # e.g. a Task subclass that leaves an abstract method out
+            raise ValueError(f"task {name} cannot be built: {e}") from None
         if not isinstance(built, Task) or getattr(built, "name", None) != name:
             raise ValueError(f"the factory registered as {name!r} must return a games.Task named {name!r}")
         missing = [a for a in ("inputs", "vocabulary", "signature") if not hasattr(built, a)]
@@ -52,7 +55,7 @@ def task(name: str) -> Task:
 
 def make(name: str, **overrides) -> Game:
     """The game called `name`: its task's default `Config` with `overrides` replaced (a `rules`
-    dict switches only the rules it names).
+    dict switches only the rules it names; a `games.Rules` replaces them all).
 
     Raises:
       ValueError: for an unknown name, config field, rule or potential, or an inconsistent rule

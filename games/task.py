@@ -18,11 +18,12 @@ import numpy as np
 import isa
 from games.config import Config
 
-__all__ = ["Task", "Score", "Slot", "Param", "Signature", "Reference", "CReference", "Potential",
+__all__ = ["Task", "Score", "Slot", "Param", "Signature", "Reference", "CReference", "StateFn",
            "first_fault"]
 
-# Pure JAX: ([I] machine, [S] loaded, [S] stored) -> [] float32 potential or bool dead end.
-Potential = Callable
+# Pure JAX over a state's parts, ([I] machine, [S] loaded, [S] stored) -> []: a shaping
+# potential (float32) or a dead-end check (bool, or int32 for stores_needed).
+StateFn = Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +92,10 @@ class Signature:
     def __post_init__(self):
         if tuple(p.register for p in self.params) != ARGUMENT_REGISTERS[:len(self.params)]:
             raise ValueError("arguments must come in the System V order: " + ", ".join(ARGUMENT_REGISTERS))
-        if sum(p.pointer for p in self.params) > 1:
-            raise ValueError("a kernel takes at most one pointer (to its data region)")
+        pointers = [p.register for p in self.params if p.pointer]
+        if pointers != ["rdi"]:
+            # Every backend maps the data region at the address in rdi (isa.types).
+            raise ValueError("a kernel takes exactly one pointer, its data region, as its first argument (rdi)")
         if (self.result is None) != (self.ctype == "void"):
             raise ValueError(f"a {self.ctype} kernel needs {'no' if self.ctype == 'void' else 'a'} result register")
         if self.result is not None and self.result not in ("rax", "eax"):
@@ -130,7 +133,7 @@ class Task(abc.ABC):
       inputs: search-time test inputs, `isa.Inputs` with I states.
       vocabulary: the instructions (and label moves) the game may play, see games/actions.py.
       registers: allocation order of the registers the vocabulary writes.
-      entry_registers: registers defined at entry (the arguments).
+      entry_registers: registers defined at entry: the signature's arguments.
       slots: slot_key(mem) -> slot number of the plain loads and stores.
       slot_limits: [I] first slot each input may not touch, or None (all slots allowed).
       targets: [I, K] int32 values an observer may compare registers against, or None.
@@ -140,7 +143,7 @@ class Task(abc.ABC):
       target_lengths: named lengths to beat or match, e.g. {"alphadev": 17, "human": 18}.
       config: the default game `Config`.
       mcpu: CPU model for llvm-mca.
-      potentials: name -> pure JAX `Potential` for reward shaping (`Config.shaping`).
+      potentials: name -> pure JAX `StateFn` for reward shaping (`Config.shaping`).
       lost, stored_wrong: pure JAX dead-end checks ([] bool), or None (Rules.end_lost,
         Rules.end_stored_wrong need them).
       stores_needed: pure JAX, [] int32 stores the output still needs, or None
@@ -150,7 +153,6 @@ class Task(abc.ABC):
     inputs: isa.Inputs
     vocabulary: Sequence
     registers: Sequence[str] = ()
-    entry_registers: Sequence[str] = ("rdi",)
     slots: Mapping = {}
     slot_limits: Optional[np.ndarray] = None
     targets: Optional[np.ndarray] = None
@@ -160,10 +162,14 @@ class Task(abc.ABC):
     target_lengths: Mapping[str, int] = {}
     config: Config = Config()
     mcpu: str = "skylake"
-    potentials: Mapping[str, Potential] = {}
-    lost: Optional[Potential] = None
-    stored_wrong: Optional[Potential] = None
-    stores_needed: Optional[Potential] = None
+    potentials: Mapping[str, StateFn] = {}
+    lost: Optional[StateFn] = None
+    stored_wrong: Optional[StateFn] = None
+    stores_needed: Optional[StateFn] = None
+
+    @property
+    def entry_registers(self) -> tuple[str, ...]:
+        return tuple(p.register for p in self.signature.params)
 
     @property
     def target_length(self) -> Optional[int]:

@@ -2,15 +2,14 @@
 
 Only the dispatcher lives here. The shared types are in the leaf `isa.types`, which the
 backends import; this module imports the backends lazily, inside `execute`, so none of them
-depends on it. `Inputs`, `Execution` and `DATA_BASE` are re-exported for existing callers; the
-public spelling is `isa.Inputs`, `isa.execute`.
+depends on it. The public spelling is `isa.execute`.
 """
 from __future__ import annotations
 
 from isa.model import Program
-from isa.types import BACKENDS, DATA_BASE, Execution, Inputs
+from isa.types import BACKENDS, Execution, Inputs
 
-__all__ = ["execute", "Inputs", "Execution", "DATA_BASE"]
+__all__ = ["execute"]
 
 
 def execute(program: Program, inputs: Inputs, backend: str = "jax", **options) -> Execution:

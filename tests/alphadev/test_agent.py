@@ -159,7 +159,7 @@ def _metrics(run):
     return [line.split(",") for line in path.read_text().splitlines()[1:]] if path.exists() else []
 
 
-@pytest.mark.slow  # two training processes: 2 minutes on 2 cores
+@pytest.mark.slow  # two training processes
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))

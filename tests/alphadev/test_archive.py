@@ -147,7 +147,7 @@ def test_episodes_start_from_cells_and_the_archive_survives_a_save(harvested, tm
         assert (list(other.moves), other.score, other.rank, other.drawn) == (list(cell.moves), cell.score, cell.rank, cell.drawn)
 
 
-@pytest.mark.slow  # trains twice: a minute on 2 cores
+@pytest.mark.slow  # trains twice
 def test_a_training_run_resumes_its_archive_and_replay_buffer(tmp_path):
     config = load_config("sort3", target_length=0, selfplay_batch=4, checkpoint_every=1, archive_width=4,
                          archive_fraction=0.5, archive_value_weight=1.0, ablation={"archive_rerank_every": 1}, net={"dim": 16, "layers": 1, "heads": 2},

@@ -75,3 +75,12 @@ def test_bad_game_configs_are_one_line_errors(tmp_path):
     bad.write_text(json.dumps({"ablation": {"temprature": 1.0}}))
     with pytest.raises(ConfigError, match="ablation: unknown key.*temprature"):
         load_config("sort3", str(bad))
+
+
+def test_a_config_file_is_a_delta_on_top_of_the_games_shipped_one(tmp_path):
+    file = tmp_path / "short.json"
+    file.write_text(json.dumps({"minutes": 5, "game_config": {"rules": {"loads_in_order": False}}}))
+    config, shipped = load_config("sort4", str(file)), load_config("sort4")
+    assert config.minutes == 5 and config.archive_value_weight == shipped.archive_value_weight == 0.0
+    assert config.game_config == {"rules": {"loads_in_order": False, "end_stored_wrong": True},
+                                  "shaping": {"registers": 1.0, "flag_information": 0.6}}

@@ -100,3 +100,21 @@ def test_a_registered_task_missing_part_of_the_contract_is_a_one_line_error():
             games.task("unsigned2")
     finally:
         registry._REGISTRY.pop("unsigned2", None)
+
+
+def test_a_signature_binds_the_data_region_to_rdi_and_a_task_missing_a_method_is_a_one_line_error():
+    from games import registry
+    with pytest.raises(ValueError, match="exactly one pointer"):
+        games.Signature((games.Param("n", "size_t", "rdi"),))
+    with pytest.raises(ValueError, match="System V order"):
+        games.Signature((games.Param("p", "const uint8_t *", "rsi"),))
+
+    class Unjudged(games.Task):
+        name = "unjudged"
+
+    try:
+        games.register("unjudged", Unjudged)
+        with pytest.raises(ValueError, match="task unjudged cannot be built: .*abstract"):
+            games.task("unjudged")
+    finally:
+        registry._REGISTRY.pop("unjudged", None)

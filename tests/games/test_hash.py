@@ -29,7 +29,7 @@ def test_references_compute_abseils_hash_and_pass(task, backend):
 
 
 # `score` runs each string length in a data region of its own size: on the JAX machine, 8
-# compilations (20 s on 2 cores). By default, the game judges both references on the JAX
+# compilations. By default, the game judges both references on the JAX
 # machine and Unicorn agrees (tests/games/test_conformance.py).
 @pytest.mark.slow
 def test_references_pass_on_the_jax_machine(task):

@@ -93,13 +93,9 @@ def test_backends_do_not_import_the_dispatcher():
         assert "isa.machine" not in graph[backend], backend
 
 
-def test_machine_reexports_the_shared_types():
-    """`from isa.machine import Inputs, execute` is used outside isa; it keeps working."""
-    from isa import machine, types
-    assert set(machine.__all__) == {"execute", "Inputs", "Execution", "DATA_BASE"}
-    for name in ("Inputs", "Execution", "DATA_BASE"):
-        assert getattr(machine, name) is getattr(types, name) is getattr(isa, name)
-    assert isa.execute is machine.execute
+def test_the_dispatcher_is_the_public_execute():
+    from isa import machine
+    assert machine.__all__ == ["execute"] and isa.execute is machine.execute
 
 
 @pytest.mark.parametrize("name", ["isa", "isa.types", "isa.machine", "isa.model", "isa.syntax",
