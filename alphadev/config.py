@@ -18,7 +18,7 @@ from typing import Optional
 import games
 from alphadev.learner import LearnerConfig
 from alphadev.networks import NetConfig
-from alphadev.search import SearchConfig
+from alphadev.search import POLICIES, SearchConfig
 
 __all__ = ["ConfigError", "Ablation", "TrainConfig", "load_config", "load_run_config", "resume_config", "merge"]
 
@@ -35,10 +35,15 @@ class Ablation:
     td_steps: int = 0               # value targets: 0 Monte-Carlo, n > 0 n-step with the value heads
     max_backup: bool = False        # correctness targets: the search's best root action value (replay.py)
     archive_rerank_every: int = 0   # iterations between re-rankings of the archive by the current value (0: never)
+    search_policy: str = "gumbel"   # or "muzero": mctx.muzero_policy with root noise (search.py)
+    dirichlet_alpha: float = 0.03   # ... its root noise
+    dirichlet_fraction: float = 0.25
 
     def __post_init__(self):
         if self.archive_rerank_every < 0:
             raise ValueError(f"archive_rerank_every must be 0 (never) or more, not {self.archive_rerank_every}")
+        if self.search_policy not in POLICIES:
+            raise ValueError(f"search_policy must be 'gumbel' or 'muzero', not {self.search_policy!r}")
 
 
 @dataclasses.dataclass(frozen=True)

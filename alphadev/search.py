@@ -6,7 +6,8 @@
   and value. The true game state is carried beside it only to mask illegal moves and to know
   when an episode has ended: mctx masks the root alone, and an illegal move is impossible here,
   not punished.
-`policy="gumbel"` uses `mctx.gumbel_muzero_policy` (the default), `"muzero"` `mctx.muzero_policy`.
+`policy="gumbel"` uses `mctx.gumbel_muzero_policy` (the recipe), `"muzero"` `mctx.muzero_policy`
+with Dirichlet noise at the root while exploring (an ablation: `TrainConfig.ablation`).
 """
 from __future__ import annotations
 
@@ -26,26 +27,33 @@ ILLEGAL = -1e9  # prior logit of an illegal move at every node
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
     planner: str = "exact"
-    policy: str = "gumbel"
     simulations: int = 32
     max_considered_actions: int = 16
-    dirichlet_alpha: float = 0.03
-    dirichlet_fraction: float = 0.25
 
     def __post_init__(self):
         if self.planner not in ("exact", "muzero"):
             raise ValueError(f"planner must be 'exact' or 'muzero', not {self.planner!r}")
-        if self.policy not in ("gumbel", "muzero"):
-            raise ValueError(f"policy must be 'gumbel' or 'muzero', not {self.policy!r}")
+
+
+POLICIES = ("gumbel", "muzero")
 
 
 class Search:
-    """`search(params, key, states)` -> `mctx.PolicyOutput` for a batch of states [B]."""
+    """`search(params, key, states)` -> `mctx.PolicyOutput` for a batch of states [B].
+
+    Args:
+      policy: "gumbel" or "muzero" (module docstring).
+      dirichlet_alpha, dirichlet_fraction: the root noise of the "muzero" policy.
+    """
 
     def __init__(self, game: games.Game, net: N.Network, observer: N.Observer, *,
-                 net_config: N.NetConfig, config: SearchConfig):
+                 net_config: N.NetConfig, config: SearchConfig, policy: str = "gumbel",
+                 dirichlet_alpha: float = 0.03, dirichlet_fraction: float = 0.25):
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be 'gumbel' or 'muzero', not {policy!r}")
         self.game, self.net, self.observer = game, net, observer
         self.net_config, self.config = net_config, config
+        self.policy, self.dirichlet_alpha, self.dirichlet_fraction = policy, dirichlet_alpha, dirichlet_fraction
 
     def _value(self, value_logits):
         return N.expectation(value_logits[..., 0, :], self.net_config) + N.expectation(value_logits[..., 1, :], self.net_config)
@@ -106,11 +114,11 @@ class Search:
         common = dict(params=params, rng_key=key, root=root, recurrent_fn=recurrent,
                       num_simulations=c.simulations, invalid_actions=~states.legal_action_mask,
                       max_depth=self.game.max_moves)
-        if c.policy == "gumbel":
+        if self.policy == "gumbel":
             return mctx.gumbel_muzero_policy(**common, max_num_considered_actions=c.max_considered_actions,
                                              gumbel_scale=1.0 if explore else 0.0)
-        out = mctx.muzero_policy(**common, dirichlet_fraction=c.dirichlet_fraction if explore else 0.0,
-                                 dirichlet_alpha=c.dirichlet_alpha)
+        out = mctx.muzero_policy(**common, dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
+                                 dirichlet_alpha=self.dirichlet_alpha)
         if not explore:  # muzero_policy samples at temperature 1: evaluation plays the most visited
             out = out.replace(action=jnp.argmax(out.action_weights, axis=-1).astype(out.action.dtype))
         return out

@@ -38,8 +38,10 @@ class Trainer:
         self.run = RunDir(out)
         self.game = games.make(config.game, **config.game_config)
         self.net, self.observer = N.make(self.game, config.net)
-        self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search)
         ablation = config.ablation
+        self.search = Search(self.game, self.net, self.observer, net_config=config.net, config=config.search,
+                             policy=ablation.search_policy, dirichlet_alpha=ablation.dirichlet_alpha,
+                             dirichlet_fraction=ablation.dirichlet_fraction)
         self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
                                   temperature=ablation.temperature, epsilon=ablation.epsilon,
                                   head_values=ablation.td_steps > 0, harvest=config.archive_width > 0)

@@ -83,8 +83,9 @@ def _selfplay(sort3, batch=4, planner="exact", policy="gumbel", simulations=4, *
     game, net, obs, _ = sort3
     key = (id(game), batch, planner, policy, simulations, tuple(sorted(kwargs.items())))
     if key not in _PLAY:
-        config = SearchConfig(planner=planner, policy=policy, simulations=simulations)
-        _PLAY[key] = make_selfplay(game, Search(game, net, obs, net_config=NET, config=config), batch, **kwargs)
+        config = SearchConfig(planner=planner, simulations=simulations)
+        search = Search(game, net, obs, net_config=NET, config=config, policy=policy)
+        _PLAY[key] = make_selfplay(game, search, batch, **kwargs)
     return _PLAY[key]
 
 

@@ -9,6 +9,7 @@ import pytest
 import games
 from alphadev import cli
 from alphadev.config import ConfigError, TrainConfig, load_config, load_run_config, resume_config
+from alphadev.train import Trainer
 
 
 def test_a_game_without_a_delta_trains_with_the_recipe_and_its_tasks_target():
@@ -84,3 +85,12 @@ def test_a_config_file_is_a_delta_on_top_of_the_games_shipped_one(tmp_path):
     assert config.minutes == 5 and config.archive_value_weight == shipped.archive_value_weight == 0.0
     assert config.game_config == {"rules": {"loads_in_order": False, "end_stored_wrong": True},
                                   "shaping": {"registers": 1.0, "flag_information": 0.6}}
+
+
+def test_the_ablation_group_reaches_the_search(tmp_path):
+    config = load_config("sort2", ablation={"search_policy": "muzero", "dirichlet_fraction": 0.5})
+    assert config.search == TrainConfig(game="sort2").search  # the recipe's search is untouched
+    search = Trainer(config, tmp_path / "run", quiet=True).search
+    assert (search.policy, search.dirichlet_fraction) == ("muzero", 0.5)
+    with pytest.raises(ConfigError, match="search_policy must be"):
+        load_config("sort2", ablation={"search_policy": "beam"})
