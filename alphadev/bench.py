@@ -95,16 +95,15 @@ def _harness_parts(sig: games.Signature, width: int) -> dict:
     chain_in = "" if scalars else f"{{ uint32_t w_ = {_word('buf')} ^ (uint32_t)dep; memcpy(buf, &w_, 4); }}"
     call = f"{'uint64_t out = (uint64_t)' if sig.result else ''}ks[k]({', '.join(args)});"
     chain_out = f"dep = {'out' if sig.result else _word(last)} & zero;"
-    params = ", ".join(f"{p.ctype} {p.name}" for p in sig.params)
     keep = ", ".join(f'"r"({p.name})' for p in sig.params)
-    pointer = next((p.name for p in sig.params if p.pointer), None)
+    pointer = next(p.name for p in sig.params if p.pointer)  # a Signature has exactly one
     if sig.result:  # passes the chain from its last scalar argument (or the buffer) to the result
         source = scalars[-1].name if scalars else _word(pointer)
         body = f'__asm__ volatile("" :: {keep} : "memory"); return ({sig.ctype}){source};'
     else:           # passes the chain through memory as a kernel does (first word in, last out)
         body = (f'memcpy((uint8_t *){pointer} + {width - 4}, {pointer}, 4); '
                 f'__asm__ volatile("" :: {keep} : "memory");')
-    return dict(kernel_type=f"{sig.ctype} (*kernel)({params})", empty=f"{sig.declaration('k_empty')} {{ {body} }}",
+    return dict(kernel_type=sig.declaration("(*kernel)"), empty=f"{sig.declaration('k_empty')} {{ {body} }}",
                 chain_in=chain_in, call=call, chain_out=chain_out, scalars=len(scalars))
 
 

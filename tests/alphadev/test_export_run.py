@@ -62,8 +62,7 @@ def _driver(sig: games.Signature, name: str) -> str:
                  f'(unsigned long long)(uint64_t)raw({args("b")}));')
     else:
         calls = f"{name}({args('a')}); raw({args('b')});"
-    params = ", ".join(f"{p.ctype} {p.name}" for p in sig.params)
-    return (DRIVER % dict(kernel_type=f"{sig.ctype} (*kernel)({params})", calls=calls)).replace("NAME", name)
+    return (DRIVER % dict(kernel_type=sig.declaration("(*kernel)"), calls=calls)).replace("NAME", name)
 
 
 def _result_bits(sig: games.Signature, registers: np.ndarray) -> np.ndarray:
