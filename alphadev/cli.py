@@ -1,4 +1,4 @@
-"""The `alphadev` command: demo, games, verify, export, show, bench.
+"""The `alphadev` command: demo, games, train, verify, export, show, bench, plot.
 
 Every problem with a file, a game name or a record is one line on stderr and exit code 2.
 """
@@ -160,6 +160,13 @@ def train(args) -> int:
     return 0 if trainer.done() or not config.target_length else 1
 
 
+def plot(args) -> int:
+    from alphadev.plot import plot_runs
+    out = plot_runs(args.runs, args.output, title=args.title)
+    print(f"wrote {out}: {len(args.runs)} run(s)")
+    return 0
+
+
 def load_tasks(path: str) -> None:
     """Runs a Python file that registers tasks (`games.register`), as `--tasks` does."""
     import importlib.util
@@ -213,6 +220,11 @@ def main(argv=None) -> int:
     p.add_argument("--game")
     p.add_argument("--reps", type=int, default=21)
     p.set_defaults(fn=bench)
+    p = sub.add_parser("plot", help="draw best length and correctness against time for run directories")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("-o", "--output", default="curves.png", help="image file (default curves.png)")
+    p.add_argument("--title")
+    p.set_defaults(fn=plot)
     args = parser.parse_args(argv)
     try:
         for path in args.tasks:

@@ -118,3 +118,22 @@ def test_bench_refuses_records_of_another_game(tmp_path, capsys):
     sort2 = Record.of("sort2", REFERENCES["sort2_network"][1]).save(tmp_path / "sort2.json")
     with pytest.raises(SystemExit, match="records are for different games"):
         cli.main(["bench", str(sort3), str(sort2)])
+
+
+def test_plot_draws_runs_and_refuses_a_directory_without_metrics(tmp_path, capsys):
+    from alphadev.rundir import RunDir
+    runs = []
+    for seed, lengths in ((0, [0, 12, 12, 10]), (1, [0, 0, 11, 11])):
+        run = RunDir(tmp_path / f"seed{seed}")
+        for i, n in enumerate(lengths):
+            run.log(iteration=i + 1, elapsed_s=1.5 * i, best_length=n, best_items=0.5 + 0.1 * i)
+        runs.append(str(run.path))
+    out = tmp_path / "curves.png"
+    assert cli.main(["plot", *runs, "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["plot", str(empty), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no metrics.csv rows" in err[0]
+    assert not (tmp_path / "x.png").exists()
