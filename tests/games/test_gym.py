@@ -71,3 +71,29 @@ def test_bad_options_are_one_line_errors():
         G.make("sort2", illegal="ignore")
     with pytest.raises(ValueError, match="unknown game"):
         G.make("sort99")
+
+
+def test_the_pgx_view_batches_under_vmap_and_pays_what_the_game_pays():
+    import jax
+    import jax.numpy as jnp
+    from games.pgx_view import PgxView
+    game = games.make("sort2")
+    env = PgxView(game)
+    init, step = jax.jit(jax.vmap(env.init)), jax.jit(jax.vmap(env.step))
+    state = init(jax.random.split(jax.random.PRNGKey(0), 3))
+    assert state.rewards.shape == (3, 1) and state.current_player.tolist() == [0, 0, 0]
+    assert state.observation.shape == (3, env.observe(env.init(None)).shape[0])
+    moves = game.moves_for(games.task("sort2").references[0].program)
+    total = np.zeros(3)
+    for move in moves:
+        state = step(state, jnp.full(3, move, jnp.int32))
+        total += np.asarray(state.rewards[:, 0])
+    assert np.asarray(state.terminated).all() and not np.asarray(state.truncated).any()
+    assert state._step_count.tolist() == [len(moves)] * 3
+    after = step(state, jnp.zeros(3, jnp.int32))  # a terminated state is absorbing
+    assert not np.asarray(after.rewards).any() and after._step_count.tolist() == [len(moves)] * 3
+    plain, expected = game.init(), 0.0
+    for move in moves:
+        plain = game.step(plain, jnp.int32(move))
+        expected += float(plain.rewards)
+    assert bool(plain.correct) and np.allclose(total, expected, atol=1e-5)
