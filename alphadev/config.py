@@ -6,6 +6,9 @@ changes; a game without one trains with the recipe as it is. `load_config` layer
 the game's delta, a JSON file given by path (a delta of its own), keyword overrides; nested
 dicts (`net`, `game_config`, its `rules` and `shaping`, ...) merge key by key. The planner implies the
 learner's unroll wherever it is set, and the target length comes from the task unless given.
+Every field declares its type and range where it is declared (games/fields.py), so a bad value
+is a one-line `ConfigError` naming the file and the field's path (`net.dim`) when the config
+loads, before anything is compiled or written.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import games
+from games.fields import FieldError, field, validate
 from alphadev.learner import LearnerConfig
 from alphadev.networks import NetConfig
 from alphadev.search import POLICIES, SearchConfig
@@ -30,36 +34,37 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Ablation:
     """Knobs no shipped config uses, kept for experiments; each has a test."""
-    temperature: float = 0.0        # self-play plays a sample of the search policy at this temperature (0: its choice)
-    epsilon: float = 0.0            # ... or a uniformly random legal move with this chance
-    td_steps: int = 0               # value targets: 0 Monte-Carlo, n > 0 n-step with the value heads
-    max_backup: bool = False        # correctness targets: the search's best root action value (replay.py)
-    archive_rerank_every: int = 0   # iterations between re-rankings of the archive by the current value (0: never)
-    search_policy: str = "gumbel"   # or "muzero": mctx.muzero_policy with root noise (search.py)
-    dirichlet_alpha: float = 0.03   # ... its root noise
-    dirichlet_fraction: float = 0.25
+    # self-play plays a sample of the search policy at this temperature (0: its choice) ...
+    temperature: float = field(0.0, ge=0)
+    epsilon: float = field(0.0, ge=0, le=1)  # ... or a uniformly random legal move with this chance
+    td_steps: int = field(0, ge=0)           # value targets: 0 Monte-Carlo, n > 0 n-step with the value heads
+    max_backup: bool = False                 # correctness targets: the search's best root action value (replay.py)
+    # iterations between re-rankings of the archive by the current value (0: never)
+    archive_rerank_every: int = field(0, ge=0)
+    # or "muzero": mctx.muzero_policy with Dirichlet noise at the root (search.py)
+    search_policy: str = field("gumbel", choices=POLICIES)
+    dirichlet_alpha: float = field(0.03, gt=0)
+    dirichlet_fraction: float = field(0.25, ge=0, le=1)
 
     def __post_init__(self):
-        if self.archive_rerank_every < 0:
-            raise ValueError(f"archive_rerank_every must be 0 (never) or more, not {self.archive_rerank_every}")
-        if self.search_policy not in POLICIES:
-            raise ValueError(f"search_policy must be 'gumbel' or 'muzero', not {self.search_policy!r}")
+        validate(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """A training run. The defaults are the recipe (see the module docstring)."""
     game: str
-    target_length: Optional[int] = None  # stop once a correct program this short is recorded (None: the task's; 0: never)
-    minutes: float = 10.0
-    seed: int = 0
-    selfplay_batch: int = 64
-    replay_episodes: int = 4096
-    archive_width: int = 100        # explorer's archive: distinct states kept per program length (0: off)
-    archive_fraction: float = 0.75  # share of each self-play batch that starts from archive cells
-    archive_value_weight: float = 1.0  # cells rank by earned + this x the search's value (archive.py)
-    checkpoint_every: int = 20      # iterations
-    log_every: int = 1
+    # stop once a correct program this short is recorded (None: the task's; 0: never)
+    target_length: Optional[int] = field(None, ge=0)
+    minutes: float = field(10.0, gt=0)
+    seed: int = field(0, ge=0, le=2**32 - 1)
+    selfplay_batch: int = field(64, ge=1)
+    replay_episodes: int = field(4096, ge=1)
+    archive_width: int = field(100, ge=0)   # explorer's archive: distinct states kept per program length (0: off)
+    archive_fraction: float = field(0.75, ge=0, le=1)  # share of each self-play batch that starts from archive cells
+    archive_value_weight: float = field(1.0, ge=0)     # cells rank by earned + this x the search's value (archive.py)
+    checkpoint_every: int = field(20, ge=1)  # iterations
+    log_every: int = field(1, ge=1)          # iterations
     net: NetConfig = NetConfig()
     search: SearchConfig = SearchConfig()
     learner: LearnerConfig = LearnerConfig()
@@ -67,10 +72,7 @@ class TrainConfig:
     ablation: Ablation = Ablation()
 
     def __post_init__(self):
-        if self.archive_width < 0:
-            raise ValueError(f"archive_width must be 0 (off) or more, not {self.archive_width}")
-        if not 0.0 <= self.archive_fraction <= 1.0:
-            raise ValueError(f"archive_fraction must be in [0, 1], not {self.archive_fraction}")
+        validate(self)
         if self.learner.unroll is None:  # the muzero planner trains its dynamics over 5 steps
             unroll = 5 if self.search.planner == "muzero" else 0
             object.__setattr__(self, "learner", dataclasses.replace(self.learner, unroll=unroll))
@@ -82,15 +84,19 @@ class TrainConfig:
 NESTED = {"net": NetConfig, "search": SearchConfig, "learner": LearnerConfig, "ablation": Ablation}
 
 
-def _build(cls, data: dict, where: str):
+def _build(cls, data: dict, where: str, path: str = ""):
+    """`cls(**data)`, its errors in one line naming the file (`where`) and the field's path."""
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
+        raise ConfigError(f"{where}: {path + ': ' if path else ''}unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(fields))}")
     try:
         return cls(**data)
+    except FieldError as e:
+        raise ConfigError(f"{where}: {e.within(path) if path else e}") from None
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {e}") from None
+        raise ConfigError(f"{where}: {path + ': ' if path else ''}{e}") from None
 
 
 def _read(file: Path) -> dict:
@@ -119,10 +125,12 @@ def from_dict(data: dict, where: str) -> TrainConfig:
         raise ConfigError(f"{where}: unknown game {game!r}; games: {', '.join(games.names())}")
     for key, cls in NESTED.items():
         if isinstance(data.get(key), dict):
-            data[key] = _build(cls, data[key], f"{where}: {key}")
+            data[key] = _build(cls, data[key], where, key)
     config = _build(TrainConfig, data, where)
     try:
         game_obj = games.make(game, **config.game_config)  # fail now on a bad game config
+    except FieldError as e:
+        raise ConfigError(f"{where}: {e.within('game_config')}") from None
     except ValueError as e:
         raise ConfigError(f"{where}: game_config: {e}") from None
     if config.target_length is None:
@@ -148,7 +156,7 @@ def load_config(game: str, path: Optional[str] = None, **overrides) -> TrainConf
     where = Path(path).name if path else f"{game} config"
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}, "game": game}
     planner = data.pop("planner", None)
-    if planner is not None:
+    if planner is not None and isinstance(data.get("search", {}), dict):  # else: a one-line error below
         data["search"] = {**data.get("search", {}), "planner": planner}
     return from_dict(data, where)
 

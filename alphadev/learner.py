@@ -11,16 +11,20 @@ import jax.numpy as jnp
 import optax
 
 from alphadev import networks as N
+from games.fields import field, validate
 
 
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
-    learning_rate: float = 1e-3
-    batch: int = 256
-    steps_per_iteration: int = 8
-    unroll: Optional[int] = None  # dynamics steps trained (None: 0 for the exact planner, 5 for muzero)
-    max_grad_norm: float = 1.0
-    weight_decay: float = 1e-4
+    learning_rate: float = field(1e-3, ge=0)  # 0: a frozen network (an ablation)
+    batch: int = field(256, ge=1)
+    steps_per_iteration: int = field(8, ge=1)
+    unroll: Optional[int] = field(None, ge=0)  # dynamics steps trained (None: 0 exact planner, 5 muzero)
+    max_grad_norm: float = field(1.0, gt=0)
+    weight_decay: float = field(1e-4, ge=0)
+
+    def __post_init__(self):
+        validate(self)
 
 
 def optimizer(cfg: LearnerConfig) -> optax.GradientTransformation:

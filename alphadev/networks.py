@@ -20,17 +20,25 @@ import numpy as np
 
 import games
 import isa
+from games.fields import FieldError, field, validate
 from isa import jax_machine as jm
 
 
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
-    dim: int = 32
-    layers: int = 1
-    heads: int = 4
-    bins: int = 61
+    dim: int = field(32, ge=1)
+    layers: int = field(1, ge=0)   # transformer layers over the moves (0: their embeddings pooled)
+    heads: int = field(4, ge=1)    # attention heads; they split dim
+    bins: int = field(61, ge=2)    # of the value and reward supports, from value_min to value_max
     value_min: float = -3.0
     value_max: float = 3.0
+
+    def __post_init__(self):
+        validate(self)
+        if self.dim % self.heads:
+            raise FieldError("heads", f"must divide dim ({self.dim}), not {self.heads}")
+        if not self.value_min < self.value_max:
+            raise FieldError("value_max", f"must be more than value_min ({self.value_min}), not {self.value_max}")
 
 
 def support(cfg: NetConfig) -> jax.Array:

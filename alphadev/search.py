@@ -20,19 +20,19 @@ import mctx
 
 import games
 from alphadev import networks as N
+from games.fields import field, validate
 
 ILLEGAL = -1e9  # prior logit of an illegal move at every node
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    planner: str = "exact"
-    simulations: int = 32
-    max_considered_actions: int = 16
+    planner: str = field("exact", choices=("exact", "muzero"))
+    simulations: int = field(32, ge=1)
+    max_considered_actions: int = field(16, ge=1)  # gumbel policy: actions sampled at the root
 
     def __post_init__(self):
-        if self.planner not in ("exact", "muzero"):
-            raise ValueError(f"planner must be 'exact' or 'muzero', not {self.planner!r}")
+        validate(self)
 
 
 POLICIES = ("gumbel", "muzero")

@@ -2,12 +2,15 @@
 
 Both are frozen dataclasses, so a `Game` can be hashed and its JAX code traced once. Each task
 ships its default `Config` (`Task.config`); `games.make(name, **overrides)` replaces fields of it,
-merging a `rules` dict into the task's rules rather than replacing them.
+merging a `rules` dict into the task's rules rather than replacing them. Every field is type-
+and range-checked where it is declared (games/fields.py): a bad value is a one-line error.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Mapping
+
+from games.fields import FieldError, field, validate
 
 __all__ = ["Rules", "Config"]
 
@@ -36,6 +39,9 @@ class Rules:
     end_stored_wrong: bool = False   # a store that leaves its slot wrong for some input ends the
                                      # episode (task.stored_wrong)
 
+    def __post_init__(self):
+        validate(self)
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -54,12 +60,12 @@ class Config:
         sums to -correctness_weight x the initial potential, so it ranks finished programs as
         the plain reward does but makes the work between loads and stores visible.
     """
-    max_length: int = 24
-    correctness_weight: float = 2.0
-    correct_bonus: float = 1.0
-    latency_weight: float = 0.5
-    latency: str = "length"
-    latency_scale: float = 0.0
+    max_length: int = field(24, ge=1)
+    correctness_weight: float = field(2.0, ge=0)
+    correct_bonus: float = field(1.0, ge=0)
+    latency_weight: float = field(0.5, ge=0)
+    latency: str = field("length", choices=("length", "executed"))
+    latency_scale: float = field(0.0, ge=0)
     rules: Rules = Rules()
     shaping: tuple = ()
 
@@ -68,14 +74,12 @@ class Config:
             object.__setattr__(self, "rules", rules_from(Rules(), self.rules))
         if isinstance(self.shaping, Mapping):
             object.__setattr__(self, "shaping", tuple(self.shaping.items()))
-        for pair in self.shaping:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                    and isinstance(pair[1], (int, float))):
-                raise ValueError(f"shaping must map potential names to weights, not {self.shaping!r}")
-        if self.latency not in ("length", "executed"):
-            raise ValueError(f"latency must be 'length' or 'executed', not {self.latency!r}")
-        if self.max_length < 1:
-            raise ValueError(f"max_length must be at least 1, not {self.max_length}")
+        pairs = isinstance(self.shaping, tuple) and all(
+            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+            and isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool) for pair in self.shaping)
+        if not pairs:
+            raise FieldError("shaping", f"must map potential names to weights, not {self.shaping!r}")
+        validate(self)
 
 
 def rules_from(base: Rules, changes: Mapping) -> Rules:
@@ -84,4 +88,7 @@ def rules_from(base: Rules, changes: Mapping) -> Rules:
     unknown = set(changes) - known
     if unknown:
         raise ValueError(f"unknown rule(s) {sorted(unknown)}; rules: {', '.join(sorted(known))}")
-    return dataclasses.replace(base, **changes)
+    try:
+        return dataclasses.replace(base, **changes)
+    except FieldError as e:
+        raise e.within("rules") from None
