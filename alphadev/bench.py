@@ -182,6 +182,8 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int 
         if run.returncode < 0:
             raise BenchError(f"the benchmark harness died of {signal.Signals(-run.returncode).name}: "
                              "a kernel faulted (is every program verified?)")
+        if run.returncode:
+            raise BenchError(f"the benchmark harness failed with exit code {run.returncode}")
         out = run.stdout.decode()
     samples = np.zeros((len(names) + 1, reps))
     counts = np.zeros(len(names) + 1, int)
