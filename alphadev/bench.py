@@ -9,13 +9,19 @@ arguments from its input's registers. Each call's input depends on the previous 
 (xor with an opaque zero, into the last scalar argument or else the buffer's first word; out of
 the result or else the buffer's last word), so calls cannot overlap and the figure is latency,
 not throughput; a kernel that leaves the last word alone (a varsort on a short count) breaks
-that chain through memory. Kernels take turns within every repetition, so machine noise hits them alike.
-A pass with an empty kernel is subtracted; reported per call: the median over repetitions and
-the 10th-90th percentile spread, in TSC ticks (reference cycles).
+that chain through memory. Kernels take turns within every repetition, so machine noise hits them alike;
+one repetition runs first as a warm-up and is not counted. The fastest pass of an empty kernel
+is subtracted (noise only adds time, so that pass is the closest to the call's own cost; a median
+of few passes, some of them preempted, could exceed a kernel's and make it negative); reported
+per call: the median over repetitions and the 10th-90th percentile spread, in TSC ticks
+(reference cycles). A kernel that still times at or below the empty call is an error, not a
+figure. Only verified programs should be timed: the kernels run natively without any checks.
 """
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,7 +32,13 @@ import games
 import isa
 from alphadev.export import inline_function
 
-__all__ = ["Row", "bench", "table"]
+__all__ = ["BenchError", "MIN_REPS", "Row", "bench", "table"]
+
+MIN_REPS = 5  # the median and the 10th-90th percentiles need a few passes to mean anything
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not be built or run, or gave no usable figure; one line."""
 
 
 @dataclasses.dataclass
@@ -60,7 +72,7 @@ int main(int argc, char **argv) {
     static uint8_t buf[%(width)d] __attribute__((aligned(16)));
     static volatile uint64_t opaque_zero = 0;
     uint64_t zero = opaque_zero, dep = 0;
-    for (int r = 0; r < reps; r++)
+    for (int r = -1; r < reps; r++)  /* r = -1: a warm-up, not printed */
         for (int k = 0; k < nk; k++) {
             uint64_t t0 = ticks();
             for (int i = 0; i < %(pool)d; i++) {
@@ -69,7 +81,8 @@ int main(int argc, char **argv) {
                 %(call)s
                 %(chain_out)s
             }
-            printf("%%d %%llu\n", k, (unsigned long long)(ticks() - t0));
+            uint64_t t = ticks() - t0;
+            if (r >= 0) printf("%%d %%llu\n", k, (unsigned long long)t);
         }
     return (int)dep;
 }
@@ -127,12 +140,18 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int 
     Args:
       game: a registered task's name.
       programs: (name, program) pairs to time besides the baselines.
-      pool: random inputs per pass. reps: passes per kernel.
+      pool: random inputs per pass. reps: passes per kernel (at least `MIN_REPS`).
     Returns:
       One `Row` per kernel, references first, then `programs`, then the C baselines.
     Raises:
-      ValueError: when the task has no reference and no program is given.
+      ValueError: when the task has no reference and no program is given, or reps is too few.
+      BenchError: without gcc, when the harness fails, or when a kernel times no slower than
+        the empty call.
     """
+    if reps < MIN_REPS:
+        raise ValueError(f"--reps {reps}: at least {MIN_REPS} passes are needed for a median and a spread")
+    if shutil.which("gcc") is None:
+        raise BenchError("bench compiles its harness with gcc, which is not installed (apt-get install gcc)")
     task = games.task(game)
     sig = task.signature
     kernels = [(r.label, r.program) for r in task.references] + list(programs)
@@ -157,8 +176,15 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int 
         c.write_text(source)
         build = subprocess.run(["gcc", "-O2", "-o", str(exe), str(c)], capture_output=True, text=True)
         if build.returncode:
-            raise RuntimeError(f"building the benchmark failed:\n{build.stderr}")
-        out = subprocess.run([str(exe), str(reps)], input=data, capture_output=True, check=True).stdout.decode()
+            first_error = next((line for line in build.stderr.splitlines() if "error" in line), build.stderr.strip())
+            raise BenchError(f"gcc could not build the benchmark: {first_error}")
+        run = subprocess.run([str(exe), str(reps)], input=data, capture_output=True)
+        if run.returncode < 0:
+            raise BenchError(f"the benchmark harness died of {signal.Signals(-run.returncode).name}: "
+                             "a kernel faulted (is every program verified?)")
+        if run.returncode:
+            raise BenchError(f"the benchmark harness failed with exit code {run.returncode}")
+        out = run.stdout.decode()
     samples = np.zeros((len(names) + 1, reps))
     counts = np.zeros(len(names) + 1, int)
     for line in out.split("\n"):
@@ -166,11 +192,17 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, pool: int 
             k, t = (int(x) for x in line.split())
             samples[k, counts[k]] = t
             counts[k] += 1
-    per_call = (samples[1:] - np.median(samples[0])) / pool
+    if (counts != reps).any():
+        raise BenchError(f"the benchmark harness printed {counts.sum()} of {counts.size * reps} timings")
+    per_call = (samples[1:] - samples[0].min()) / pool
     labels = [n for n, _ in kernels] + [c.label for c in task.c_references]
     lengths = [len(p) for _, p in kernels] + [None] * len(task.c_references)
     rows = [Row(label, length, float(np.median(s)), float(np.percentile(s, 10)), float(np.percentile(s, 90)))
             for label, length, s in zip(labels, lengths, per_call)]
+    for row in rows:
+        if row.p10 <= 0:
+            raise BenchError(f"{row.name} timed no slower than an empty call ({row.p10:.2f} ticks at the 10th "
+                             "percentile): the machine is too noisy, rerun with more --reps")
     for row in rows:
         row.ratio = row.median / rows[0].median
     return rows

@@ -52,6 +52,37 @@ def _load(path, game=None):
     return load(path, game)
 
 
+def _record_out(args):
+    """Where `verify` writes the record (None: nowhere), checked before the verification runs.
+
+    Raises:
+      RecordError: for a path that is not `.json` (so never the program file), is a directory,
+        or lies in a directory that is missing or cannot be written.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from alphadev.results import RecordError
+    out = args.out or (args.file if str(args.file).endswith(".json") else None)
+    if out is None:
+        return None
+    out, where = Path(out), f"--out {out}" if args.out else str(out)
+    if out.suffix != ".json":
+        same = out.exists() and Path(args.file).exists() and out.samefile(args.file)
+        raise RecordError(f"{where}: " + ("that is the program being verified; " if same else "")
+                          + "a record is written to a .json file")
+    if out.is_dir():
+        raise RecordError(f"{where}: is a directory")
+    if not out.parent.is_dir():
+        raise RecordError(f"{where}: no such directory {out.parent}")
+    try:  # a real write, not os.access: that says yes to root on a read-only file system
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise RecordError(f"{where}: cannot write in {out.parent} ({e.strerror})") from None
+    return out
+
+
 def verify(args) -> int:
     import dataclasses
 
@@ -59,6 +90,9 @@ def verify(args) -> int:
     from isa import latency
 
     record = _load(args.file, args.game)
+    out = _record_out(args)
+    if args.random < 0:
+        raise ValueError(f"--random {args.random}: must be 0 or more")
     print(f"verifying {record.length}-instruction {record.game} program on Unicorn and natively "
           f"({args.random:,} random inputs besides the task's own)...")
     result = run_verify(record.program, record.game, n_random=args.random, seed=args.seed)
@@ -66,27 +100,43 @@ def verify(args) -> int:
     try:
         report = latency.mca(record.program)
         record.latency.update(cycles=report.cycles, mcpu=report.mcpu)
-    except latency.McaUnavailable:
-        pass
+    except (latency.McaUnavailable, ValueError) as e:  # the verification stands without cycles
+        record.latency.update(cycles=None)
+        record.latency.pop("mcpu", None)
+        print(f"cycles not measured: {e}")
     print(f"unicorn: {'passed' if result.unicorn else 'FAILED'}   native: {'passed' if result.native else 'FAILED'}"
           f"   inputs: {result.inputs:,}")
     if result.first_failure:
         print(f"first failure: {result.first_failure}")
-    out = args.out or (args.file if str(args.file).endswith(".json") else None)
     if out:
         print(f"record written to {record.save(out)}")
+    if result.passed and (short := record.untrusted()):
+        print(f"note: export and bench will refuse it: {short}")
     return 0 if result.passed else 1
 
 
 def export(args) -> int:
     from pathlib import Path
 
-    from alphadev.export import header
+    from alphadev.export import check_name, header
+    if args.name is not None:
+        check_name(args.name)
     record = _load(args.record)
-    text = header(record, args.name)
+    text = header(record, args.name, min_random=args.min_random)
     Path(args.output).write_text(text)
     print(f"wrote {args.output}: {args.name or 'alphadev_' + record.game}, {record.length} instructions")
     return 0
+
+
+def _verification_line(record) -> str:
+    """`show`'s one line on the verification: what it found, and whether it is trusted."""
+    v = record.verification
+    if not v:
+        return "verification: none (run `alphadev verify`)"
+    found = (f"unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'}, "
+             f"{v['inputs']:,} inputs, {v['when']}")
+    problem = record.untrusted()
+    return f"verification: {found}" + (f" - NOT TRUSTED: {problem}" if problem else "")
 
 
 def show(args) -> int:
@@ -110,24 +160,27 @@ def show(args) -> int:
         report = latency.mca(program)
         print(f"llvm-mca ({report.mcpu}): {report.cycles} cycles, block reciprocal throughput "
               f"{report.block_rthroughput}, {report.uops} uops")
-    except latency.McaUnavailable as e:
-        print(e)
-    v = record.verification
-    print("verification: " + ("none (run `alphadev verify`)" if not v else
-          f"unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'}, "
-          f"{v['inputs']:,} inputs, {v['when']}"))
+    except (latency.McaUnavailable, ValueError) as e:
+        print(f"cycles not measured: {e}")
+    print(_verification_line(record))
     return 0
 
 
 def bench(args) -> int:
-    from alphadev.bench import bench as run_bench, table
-    records = [_load(path, args.game) for path in args.records]
-    game = args.game or (records[0].game if records else None)
+    from alphadev.bench import MIN_REPS, bench as run_bench, table
+    from alphadev.results import RecordError
+    if args.reps < MIN_REPS:
+        raise ValueError(f"--reps {args.reps}: at least {MIN_REPS} passes are needed for a median and a spread")
+    records = [(path, _load(path, args.game)) for path in args.records]
+    game = args.game or (records[0][1].game if records else None)
     if game is None:
-        raise SystemExit("alphadev bench: give records or --game")
-    if any(r.game != game for r in records):
-        raise SystemExit("alphadev bench: the records are for different games")
-    programs = [(f"{r.source or 'record'} ({r.length})", r.program) for r in records]
+        raise ValueError("give records or --game")
+    if any(r.game != game for _, r in records):
+        raise RecordError("the records are for different games: " + ", ".join(f"{p} ({r.game})" for p, r in records))
+    for path, r in records:  # they run natively with no checks: a faulting one would kill the harness
+        if problem := r.untrusted(min_random=args.min_random):
+            raise RecordError(f"{path}: refusing to time it: {problem}")
+    programs = [(f"{r.source or 'record'} ({r.length})", r.program) for _, r in records]
     rows = run_bench(game, programs, reps=args.reps)
     print(f"{game}: latency per call natively, TSC ticks, median of {args.reps} passes over 16,384 random inputs")
     print(table(rows))
@@ -182,8 +235,17 @@ def load_tasks(path: str) -> None:
         raise ValueError(f"--tasks {path}: {type(e).__name__}: {e}") from None
 
 
-def main(argv=None) -> int:
+def _user_errors() -> tuple:
+    """The exceptions that are the user's to fix (a file, an option, a missing tool): one line each."""
+    from alphadev.bench import BenchError
     from alphadev.results import RecordError
+    from isa.latency import McaUnavailable
+    from isa.native import NativeUnavailable
+    return RecordError, ValueError, OSError, BenchError, McaUnavailable, NativeUnavailable  # ConfigError: a ValueError
+
+
+def main(argv=None) -> int:
+    from alphadev.results import MIN_RANDOM_INPUTS
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
     parser.add_argument("--tasks", action="append", default=[], metavar="FILE.py",
                         help="a Python file that registers your own tasks with games.register (repeatable)")
@@ -203,13 +265,16 @@ def main(argv=None) -> int:
     p.add_argument("file")
     p.add_argument("--game")
     p.add_argument("--out", help="write the verified record here (default: update a .json FILE in place)")
-    p.add_argument("--random", type=int, default=100_000, help="random inputs besides the task's (default 100000)")
+    p.add_argument("--random", type=int, default=MIN_RANDOM_INPUTS,
+                   help=f"random inputs besides the task's (default {MIN_RANDOM_INPUTS}; export and bench need as many)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=verify)
     p = sub.add_parser("export", help="write a verified record as a C header")
     p.add_argument("record")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--name", help="C function name (default alphadev_<game>)")
+    p.add_argument("--min-random", type=int, default=MIN_RANDOM_INPUTS, metavar="N",
+                   help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
     p.set_defaults(fn=export)
     p = sub.add_parser("show", help="print a record's listing and figures")
     p.add_argument("record")
@@ -218,7 +283,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("bench", help="time records natively against the human reference and gcc -O3 C")
     p.add_argument("records", nargs="*")
     p.add_argument("--game")
-    p.add_argument("--reps", type=int, default=21)
+    p.add_argument("--reps", type=int, default=21, help="passes per kernel (default 21, at least 5)")
+    p.add_argument("--min-random", type=int, default=MIN_RANDOM_INPUTS, metavar="N",
+                   help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
     p.set_defaults(fn=bench)
     p = sub.add_parser("plot", help="draw best length and correctness against time for run directories")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -230,7 +297,9 @@ def main(argv=None) -> int:
         for path in args.tasks:
             load_tasks(path)
         return args.fn(args)
-    except (RecordError, ValueError, OSError) as e:  # ConfigError is a ValueError
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
         print(f"alphadev {args.command}: {e}", file=sys.stderr)
         return 2
 

@@ -9,7 +9,8 @@ The header holds the kernel twice:
     writes are pushed and popped around the body, then `ret`), for copying into executable
     memory.
 A provenance comment gives the game, length, cycles, verification, seed and project version.
-Unverified records are refused.
+Records that do not count as verified (`Record.untrusted`: a failed, forged or edited
+verification, or one on too few random inputs) are refused.
 """
 from __future__ import annotations
 
@@ -20,13 +21,41 @@ import iced_x86 as ix
 
 import isa
 import games
-from alphadev.results import Record, RecordError
+from alphadev.results import MIN_RANDOM_INPUTS, Record, RecordError
 from games.actions import registers_used
 from games.task import CONSTRAINTS
 
 __all__ = ["header", "inline_function", "function_bytes", "written_registers"]
 
 CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
+
+# Names the header cannot take: C and C++ keywords (the header is valid in both) and the types
+# it uses from <stdint.h> and <stddef.h>.
+RESERVED = frozenset("""
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
+    char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
+    co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
+    extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
+    nullptr operator or or_eq private protected public register reinterpret_cast requires restrict
+    return short signed sizeof static static_assert static_cast struct switch template this
+    thread_local throw true try typedef typeid typename typeof typeof_unqual union unsigned using
+    virtual void volatile wchar_t while xor xor_eq _Alignas _Alignof _Atomic _BitInt _Bool _Complex
+    _Decimal32 _Decimal64 _Decimal128 _Generic _Imaginary _Noreturn _Static_assert _Thread_local
+    size_t ptrdiff_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t intptr_t
+    uintptr_t NULL""".split())
+
+
+def check_name(name: str) -> None:
+    """Raises RecordError unless `name` can name the exported function in C and C++."""
+    if not re.fullmatch(r"[A-Za-z_]\w*", name, re.ASCII):
+        raise RecordError(f"--name {name!r} is not a C identifier (letters, digits and _, not starting with a digit)")
+    if name in RESERVED:
+        raise RecordError(f"--name {name!r} is a C or C++ keyword or a standard type: choose another name")
+
+
+def _comment(text: object) -> str:
+    """`text` safe inside a /* */ comment: a record's strings must not end the comment early."""
+    return str(text).replace("*/", "* /").replace("\n", " ")
 
 
 def written_registers(program: isa.Program) -> list[str]:
@@ -59,10 +88,9 @@ def inline_function(program: isa.Program, signature: games.Signature, name: str)
     """The `static inline` C function `signature` names, running `program` as GNU inline asm.
 
     Raises:
-      RecordError: for a name that is no C identifier or a program that writes rbp.
+      RecordError: for a name that is no C identifier (or a keyword) or a program that writes rbp.
     """
-    if not re.fullmatch(r"[A-Za-z_]\w*", name):
-        raise RecordError(f"{name!r} is not a C identifier")
+    check_name(name)
     written = written_registers(program)
     if "rbp" in written:
         raise RecordError("the program writes rbp, which inline asm cannot clobber under a frame pointer")
@@ -95,29 +123,36 @@ def inline_function(program: isa.Program, signature: games.Signature, name: str)
 """
 
 
-def header(record: Record, name: str | None = None) -> str:
+def header(record: Record, name: str | None = None, *, min_random: int = MIN_RANDOM_INPUTS) -> str:
     """The C header text for a verified record.
 
+    Args:
+      record: the record; it must pass `record.untrusted(min_random=min_random)`.
+      name: the C function's name (default alphadev_<game>).
+      min_random: the least random inputs its verification must have run.
     Raises:
-      RecordError: for an unverified record, a bad name or a program that writes rbp.
+      RecordError: for a record that does not count as verified, a bad name or a program that
+        writes rbp.
     """
-    if not record.verified:
-        raise RecordError(f"refusing to export an unverified {record.game} program: run `alphadev verify` first")
-    program = record.program
     name = name or f"alphadev_{record.game}"
+    check_name(name)
+    if problem := record.untrusted(min_random=min_random):
+        raise RecordError(f"refusing to export the {record.game} program: {problem}")
+    program = record.program
     signature = games.task(record.game).signature
     function = inline_function(program, signature, name)
     code = function_bytes(program)
     code_lines = textwrap.wrap(", ".join(f"0x{b:02x}" for b in code), 96)
     v = record.verification
-    latency = ", ".join(f"{k} {val}" for k, val in record.latency.items()) or "not measured"
+    latency = _comment(", ".join(f"{k} {val}" for k, val in record.latency.items()) or "not measured")
     guard = f"{name.upper()}_H"
     listing = "\n".join(f" *   {line}" for line in isa.to_text(program).splitlines())
     return f"""/* {name}: a kernel for the alphadev game {record.game}.
  *
  * length: {record.length} instructions; latency: {latency}
- * verified: Unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'} on {v['inputs']} inputs ({v['random_inputs']} random) at {v['when']}
- * seed: {record.seed}; found: {record.found}; source: {record.source or 'unknown'}; alphadev {record.version}
+ * verified: Unicorn and native passed on {v['inputs']} inputs ({v['random_inputs']} random, seed {v['seed']}) at {_comment(v['when'])}
+ * verification digest: {v['digest']}
+ * seed: {record.seed}; found: {_comment(record.found)}; source: {_comment(record.source or 'unknown')}; alphadev {_comment(record.version)}
  *
 {listing}
  *

@@ -5,7 +5,8 @@ its verification inputs (`Task.random_inputs`), each of which must pass `Task.ch
 backends and give the same memory (and result register) on both. Unicorn runs first and
 checks every access and flag; native then runs the real code at full speed on the same inputs
 (single-stepping 100,000 inputs would take minutes). A program passes only when both backends
-pass and agree with each other.
+pass and agree with each other. The result carries a digest of (game, canonical program,
+settings, outcome) that binds it to what it verified (`results.verification_digest`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 
 import games
 import isa
-from alphadev.results import now
+from alphadev.results import MIN_RANDOM_INPUTS, now, verification_digest
 
 __all__ = ["Verification", "verify"]
 
@@ -25,12 +26,23 @@ BACKENDS = ("unicorn", "native")
 
 @dataclasses.dataclass
 class Verification:
+    """What `verify` found; stored as a record's `verification` (`dataclasses.asdict`).
+
+    Attributes:
+      unicorn, native: whether each backend passed (native is False when Unicorn failed).
+      inputs: inputs run, the task's own and the random ones.
+      random_inputs: of which random. seed: of the random inputs.
+      when: ISO time. first_failure: the first failing input, or None.
+      digest: `verification_digest` of the game, the program and the fields above.
+    """
     unicorn: bool
     native: bool
     inputs: int
     random_inputs: int
+    seed: int
     when: str
     first_failure: Optional[str]
+    digest: str = ""
 
     @property
     def passed(self) -> bool:
@@ -64,7 +76,7 @@ def _backend(program, task, groups, backend) -> tuple[Optional[str], list]:
     return None, outputs
 
 
-def verify(program: isa.Program, game: str, *, n_random: int = 100_000, seed: int = 0) -> Verification:
+def verify(program: isa.Program, game: str, *, n_random: int = MIN_RANDOM_INPUTS, seed: int = 0) -> Verification:
     """Verifies `program` for `game` on Unicorn and natively.
 
     Args:
@@ -74,19 +86,27 @@ def verify(program: isa.Program, game: str, *, n_random: int = 100_000, seed: in
       seed: of the random inputs.
     Returns:
       A `Verification`; `first_failure` shows the first failing input.
+    Raises:
+      isa.native.NativeUnavailable: when this host cannot run the program natively.
     """
     task = games.task(game)
-    groups = task.random_inputs(n_random, seed)
-    total = len(task.inputs) + sum(len(g) for g in groups)
+    # Asked for none, a task is not asked (a sort's random_inputs(0) cannot shape an empty group).
+    groups = [g for g in task.random_inputs(n_random, seed) if len(g)] if n_random else []
+    n_drawn = sum(len(g) for g in groups)
+
+    def result(unicorn_ok: bool, native_ok: bool, failure: Optional[str]) -> Verification:
+        found = Verification(unicorn_ok, native_ok, len(task.inputs) + n_drawn, n_drawn, seed, now(), failure)
+        found.digest = verification_digest(game, program, dataclasses.asdict(found))
+        return found
+
     failure, unicorn = _backend(program, task, groups, "unicorn")
     if failure:  # native is not run: its inputs were not checked
-        return Verification(False, False, total, n_random, now(), failure)
+        return result(False, False, failure)
     failure, native = _backend(program, task, groups, "native")
     if failure:
-        return Verification(True, False, total, n_random, now(), failure)
+        return result(True, False, failure)
     for k, (a, b) in enumerate(zip(unicorn, native)):
         if not np.array_equal(a, b):
             i = int(np.flatnonzero((a != b).any(axis=1))[0])
-            return Verification(False, False, total, n_random, now(),
-                                f"unicorn and native differ on input {i} of random group {k}")
-    return Verification(True, True, total, n_random, now(), None)
+            return result(False, False, f"unicorn and native differ on input {i} of random group {k}")
+    return result(True, True, None)

@@ -34,10 +34,10 @@ def test_min3_through_train_verify_bench_and_export(tmp_path):
     record = run / "best.json"
     verify = _cli("verify", record, "--random", "2000")
     assert verify.returncode == 0 and "unicorn: passed   native: passed" in verify.stdout, verify.stdout + verify.stderr
-    bench = _cli("bench", record, "--reps", "3")
+    bench = _cli("bench", record, "--reps", "5", "--min-random", "2000")
     assert bench.returncode == 0 and "C ternaries (gcc -O3)" in bench.stdout, bench.stderr
     header = tmp_path / "kernel.h"
-    export = _cli("export", record, "-o", header)
+    export = _cli("export", record, "-o", header, "--min-random", "2000")
     assert export.returncode == 0, export.stderr
     # The header returns the minimum, through both of its forms.
     runpy.run_path(str(MIN3))

@@ -5,6 +5,8 @@ The C driver is built from the task's signature alone: it calls both forms of th
 inline function and the byte array copied into executable memory) on the task's random inputs
 and prints the data region and the result, which must equal Unicorn's run of the same program.
 """
+import dataclasses
+import functools
 import runpy
 import subprocess
 from pathlib import Path
@@ -16,8 +18,10 @@ import games
 import isa
 from alphadev.export import header
 from alphadev.results import Record
+from alphadev.verify import verify
 
 MIN3 = Path(__file__).resolve().parents[2] / "examples" / "min3.py"
+RANDOM = 200  # verification inputs: the header needs a verified record; the runs below check it
 
 DRIVER = r"""
 #include "kernel.h"
@@ -73,6 +77,13 @@ def _result_bits(sig: games.Signature, registers: np.ndarray) -> np.ndarray:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _verified(name: str, program: isa.Program) -> Record:
+    record = Record.of(name, program)
+    record.verification = dataclasses.asdict(verify(program, name, n_random=RANDOM))
+    return record
+
+
 def _cases():
     runpy.run_path(str(MIN3))
     return [(name, r.program) for name in games.names() for r in games.task(name).references[:1]]
@@ -83,9 +94,7 @@ def _cases():
 def test_exported_header_computes_what_unicorn_computes(tmp_path, name, program, opt):
     task = games.task(name)
     sig = task.signature
-    record = Record.of(name, program)
-    record.verification = {"unicorn": True, "native": True, "inputs": 0, "random_inputs": 0, "when": "test"}
-    (tmp_path / "kernel.h").write_text(header(record))
+    (tmp_path / "kernel.h").write_text(header(_verified(name, program), min_random=RANDOM))
     (tmp_path / "driver.c").write_text(_driver(sig, f"alphadev_{name}"))
     exe = tmp_path / "driver"
     subprocess.run(["gcc", opt, "-Wall", "-Werror", "-o", str(exe), str(tmp_path / "driver.c")],
