@@ -26,6 +26,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from alphadev.rundir import one_line
 from alphadev.selfplay import Cells
 
 
@@ -160,11 +161,22 @@ class Archive:
         tmp.replace(path)
 
     def load(self, path: str | Path) -> None:
-        data = np.load(path)
+        """Restores the cells `save` wrote.
+
+        Raises:
+          ValueError: a file that is not a whole archive, in one line naming it.
+        """
+        try:
+            with np.load(path) as data:
+                columns = tuple(data[k] for k in ("keys", "moves", "scores", "ranks", "ties", "drawn"))
+            assert len({len(c) for c in columns}) == 1, "its columns differ in length"
+            assert columns[1].ndim == 2 and columns[1].shape[1] == self.max_moves, "its move lists are not this game's"
+        except Exception as e:  # any damage to the file, whatever layer notices it
+            raise ValueError(f"{path}: not a whole archive ({one_line(e)}); delete it to resume with an empty "
+                             "archive (the checkpoint and the records are kept)") from None
         self.cells.clear()
         for cells in self.depths:
             cells.clear()
-        columns = (data["keys"], data["moves"], data["scores"], data["ranks"], data["ties"], data["drawn"])
         for key, row, score, rank, tie, drawn in zip(*columns):
             prefix = row[row >= 0]
             self.cells[int(key)] = Cell(prefix, float(score), float(rank), float(tie), int(drawn))

@@ -188,10 +188,13 @@ def bench(args) -> int:
 
 
 def train(args) -> int:
+    """Trains into a run directory, or resumes it. A second writer, another run's directory or a
+    damaged file is a one-line error (exit 2) before anything is written; SIGINT and SIGTERM save
+    a checkpoint after the current iteration and exit 130 and 143."""
     from pathlib import Path
 
     from alphadev.config import load_config, resume_config
-    from alphadev.train import Trainer
+    from alphadev.train import Interrupted, Trainer
     overrides = dict(seed=args.seed, minutes=args.minutes, planner=args.planner)
     out = args.out
     if out is None:
@@ -201,10 +204,17 @@ def train(args) -> int:
         config = resume_config(Path(out), args.game, args.config, **overrides)
     else:
         config = load_config(args.game, args.config, **overrides)
-    trainer = Trainer(config, out)
-    print(f"alphadev train {args.game}: planner {config.search.planner}, seed {config.seed}, "
-          f"{config.minutes:g} min, target length {config.target_length or '-'}; run directory {out}")
-    best = trainer.train(max_iterations=args.iterations)
+    try:
+        trainer = Trainer(config, out)
+        print(f"alphadev train {args.game}: planner {config.search.planner}, seed {config.seed}, "
+              f"{config.minutes:g} min, target length {config.target_length or '-'}; run directory {out}", flush=True)
+        best = trainer.train(max_iterations=args.iterations)
+    except Interrupted as e:
+        print(f"alphadev train: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:  # before the handlers are set, or a second Ctrl-C
+        print(f"alphadev train: interrupted; {out} resumes from its last checkpoint", file=sys.stderr)
+        return 130
     if best is None:
         print("no correct program found")
         return 1

@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 import games
+from alphadev.rundir import one_line
 from alphadev.selfplay import Trajectory
 
 
@@ -144,9 +145,24 @@ class Replay:
         tmp.replace(path)
 
     def load(self, path: str | Path) -> None:
-        with np.load(path) as stored:
-            data = {k: stored[k] for k in stored.files if k != "meta"}
-            meta = json.loads(str(stored["meta"]))
+        """Restores a buffer `save` wrote (one of another capacity keeps its newest episodes).
+
+        Raises:
+          ValueError: a file that is not a whole replay buffer, in one line naming it.
+        """
+        try:
+            with np.load(path) as stored:
+                data = {k: stored[k] for k in stored.files if k != "meta"}
+                meta = json.loads(str(stored["meta"]))
+            sizes = {len(v) for v in data.values()}
+            fields = {"path", "first", "actions", "policy", "rewards", "returns", "valid"}  # Replay.add's
+            assert set(data) == fields and len(sizes) == 1, "not the arrays of a replay buffer"
+            assert 0 <= meta["next"] < sizes.pop() and 0 <= meta["size"], "its counters are out of range"
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+        except Exception as e:  # any damage to the file, whatever layer notices it
+            raise ValueError(f"{path}: not a whole replay buffer ({one_line(e)}); delete it to resume with an "
+                             "empty buffer (the checkpoint and the records are kept)") from None
         if len(data["path"]) != self.capacity:
             # The config changed between sessions: keep the newest episodes that fit.
             order = (meta["next"] - 1 - np.arange(meta["size"])) % len(data["path"])
@@ -155,5 +171,4 @@ class Replay:
             meta.update(size=len(order), next=len(order) % self.capacity)
             data = {k: np.concatenate([v, np.zeros((self.capacity - len(v),) + v.shape[1:], v.dtype)])
                     for k, v in data.items()}
-        self.data, self.size, self.next = data, meta["size"], meta["next"]
-        self.rng.bit_generator.state = meta["rng"]
+        self.data, self.size, self.next, self.rng = data, meta["size"], meta["next"], rng

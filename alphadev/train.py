@@ -6,12 +6,22 @@ than the best so far (for equal length, fewer llvm-mca cycles) is confirmed on U
 (`game.confirm`, which raises if JAX and Unicorn disagree) and written as a record. The run stops
 when a program of `target_length` is recorded, or when `minutes` are spent. Checkpoints (orbax)
 hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
-buffer; the same command resumes from the last one, and records already written stay.
+buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
+command resumes from the last one, and records already written stay.
+
+The run directory (`rundir.py`) is claimed before anything is written: another run's directory or
+a second writer is a one-line error. A resumed run drops the metrics rows logged after its
+checkpoint (they are logged again). A newest checkpoint that does not restore is deleted, with a
+warning, for the one before it. SIGINT and SIGTERM end the current iteration, save a checkpoint
+and raise `Interrupted` (a second SIGINT stops at once).
 """
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -28,14 +38,42 @@ from alphadev.config import TrainConfig
 from alphadev.learner import make_update
 from alphadev.replay import Replay, observe_moves
 from alphadev.results import Record
-from alphadev.rundir import RunDir
+from alphadev.rundir import RunDir, RunDirError, one_line, warn, write_whole
 from alphadev.search import Search
 from alphadev.selfplay import make_prefix_values, make_selfplay
 
+CHECKPOINT_SECONDS = 180.0  # the most training a kill loses, however long an iteration takes
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after a whole iteration, with a checkpoint saved.
+
+    Attributes:
+      signum: the signal; exit_code: 128 + signum, what a shell reports for it.
+    """
+
+    def __init__(self, signum: int, iteration: int):
+        self.signum, self.exit_code = signum, 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name} after iteration {iteration}, checkpoint saved; "
+                         "the same command resumes")
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, out: str | Path, *, quiet: bool = False):
-        self.config, self.quiet = config, quiet
+    """A training run in a run directory.
+
+    Args:
+      config: the run's `TrainConfig`.
+      out: its run directory, claimed here (`RunDir.claim`) before anything is written.
+      quiet: print nothing.
+      checkpoint_seconds: a checkpoint is taken at least this often (besides every
+        `config.checkpoint_every` iterations).
+    """
+
+    def __init__(self, config: TrainConfig, out: str | Path, *, quiet: bool = False,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
+        self.config, self.quiet, self.checkpoint_seconds = config, quiet, checkpoint_seconds
         self.run = RunDir(out)
+        self.run.claim(config.to_dict())
         self.game = games.make(config.game, **config.game_config)
         self.net, self.observer = N.make(self.game, config.net)
         ablation = config.ablation
@@ -53,23 +91,48 @@ class Trainer:
         # counters: iteration, episodes, search expansions, moves
         self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer),
                              td_steps=ablation.td_steps, max_backup=ablation.max_backup, seed=config.seed)
-        self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints",
-                                          options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+        # Orbax writes a step in a temporary directory and renames it when whole; a kill leaves the
+        # temporary one, removed here.
+        options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True, cleanup_tmp_directories=True)
+        self.ckpt = ocp.CheckpointManager(Path(out).resolve() / "checkpoints", options=options)
         self.archive, self.prefix_values = None, make_prefix_values(self.game, self.search)
         if config.archive_width:
             self.archive = Archive(config.archive_width, self.game.max_moves,
                                    value_weight=config.archive_value_weight, seed=config.seed)
         self.archive_path, self.replay_path = Path(out) / "archive.npz", Path(out) / "replay.npz"
         self.best = self.run.best()
-        (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_whole(Path(out) / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        self._saved_at, self._signal, self._mca_warned = time.time(), None, False
 
     # -- checkpoints ------------------------------------------------------------------------
 
     def restore(self) -> bool:
-        step = self.ckpt.latest_step()
-        if step is None:
+        """Restores the newest checkpoint that restores (a newer one that does not is deleted,
+        with a warning), then the archive and replay buffer saved beside it.
+
+        Returns:
+          Whether there was a checkpoint.
+        Raises:
+          RunDirError: no checkpoint restores; ValueError: an unreadable archive or replay file.
+        """
+        steps = sorted(self.ckpt.all_steps(), reverse=True)
+        if not steps:
             return False
-        self.state = self.ckpt.restore(step, args=ocp.args.StandardRestore(self.state))
+        failures = []
+        for step in steps:
+            try:
+                self.state = self.ckpt.restore(step, args=ocp.args.StandardRestore(self.state))
+                break
+            except Exception as e:  # any damage to the files, whatever layer of orbax notices it
+                failures.append(one_line(e)[:200])
+        else:
+            raise RunDirError(f"{self.ckpt.directory}: no checkpoint restores (step {steps[0]}: {failures[0]}); "
+                              "delete that directory to train again from the start (records and best.json are kept)")
+        for bad in steps[: len(failures)]:
+            self.ckpt.delete(bad)  # so that the next save, at a lower step, is the newest
+        if failures:
+            warn(f"{self.ckpt.directory}/{steps[0]} does not restore ({failures[0]}); resuming from step {step} "
+                 f"and deleting step{'s' * (len(failures) > 1)} {', '.join(map(str, steps[: len(failures)]))}")
         if self.archive is not None and self.archive_path.exists():
             self.archive.load(self.archive_path)
         if self.replay_path.exists():
@@ -84,6 +147,7 @@ class Trainer:
         self.replay.save(self.replay_path)
         self.ckpt.save(self.iteration, args=ocp.args.StandardSave(self.state), force=True)
         self.ckpt.wait_until_finished()
+        self._saved_at = time.time()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -103,13 +167,23 @@ class Trainer:
             state = jax.tree_util.tree_map(lambda x, b=b: x[b], final)
             score = self.game.confirm(state)  # Unicorn; raises MachineDisagreement on a mismatch
             program = self.game.program(state)
-            cycles = isa.latency.cycles(program) if score.correct else None
+            cycles = self._cycles(program)
             record = Record.of(self.config.game, program, seed=self.config.seed, config=self.config.to_dict(),
                                source=f"alphadev train ({self.config.search.planner})",
                                latency={"cycles": cycles, "executed": score.executed})
             self.run.add(record)
             self.best = record
             self._print(f"new best: {record.length} instructions, {cycles} cycles (confirmed on Unicorn)", line=True)
+
+    def _cycles(self, program) -> Optional[int]:
+        """llvm-mca's cycles, or None where llvm-mca is missing or fails: a record is never lost to it."""
+        try:
+            return isa.latency.cycles(program)
+        except (isa.latency.McaUnavailable, ValueError) as e:
+            if not self._mca_warned:
+                warn(f"{e}; records get cycles: null")
+                self._mca_warned = True
+            return None
 
     def _starts(self):
         """Where this iteration's episodes start: [B, max_moves] moves (-1 past each prefix), or
@@ -136,14 +210,50 @@ class Trainer:
 
     def train(self, *, max_iterations: Optional[int] = None) -> Optional[Record]:
         """Runs until the target is reached, `minutes` are spent (counting earlier sessions of a
-        resumed run) or `max_iterations` more iterations ran. Returns the best record."""
+        resumed run) or `max_iterations` more iterations ran. Returns the best record.
+
+        Raises:
+          Interrupted: SIGINT or SIGTERM came; the iteration it came in was finished and saved.
+        """
+        self.run.claim(self.config.to_dict())  # again, where an earlier train() released it
+        handlers = self._catch_signals()
+        try:
+            best = self._train(max_iterations)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            self.run.release()
+        if self._signal is not None:
+            signum, self._signal = self._signal, None
+            raise Interrupted(signum, self.iteration)
+        return best
+
+    def _catch_signals(self) -> dict:
+        """Makes SIGINT and SIGTERM stop the loop after the current iteration; returns the
+        handlers they had. (Only the main thread may set handlers; elsewhere they are left.)"""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def stop(signum, _frame):
+            if self._signal == signal.SIGINT and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now, from the last checkpoint
+            self._signal = self._signal or signum
+            # os.write: a print here could interrupt a print, which raises.
+            os.write(1, f"\nalphadev: {signal.Signals(signum).name}: stopping after this iteration and saving "
+                        "a checkpoint (Ctrl-C again stops at once)\n".encode())
+        return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _train(self, max_iterations: Optional[int]) -> Optional[Record]:
         cfg = self.config
         resumed = self.restore()
-        if resumed:
-            self._print(f"resumed {self.run.path} at iteration {self.iteration}", line=True)
+        dropped = self.run.truncate_metrics(self.iteration)  # rows logged after the checkpoint come again
+        later = f"; {dropped} metrics rows logged after it are logged again" if dropped else ""
+        self._print(f"resumed {self.run.path} at iteration {self.iteration}{later}" if resumed else
+                    f"started {self.run.path}", line=True)
         start, before = time.time(), float(self.state["elapsed"][0])
+        self._saved_at = start
         ran = 0
-        while not self.done() and before + time.time() - start < cfg.minutes * 60:
+        while not self.done() and before + time.time() - start < cfg.minutes * 60 and self._signal is None:
             if max_iterations is not None and ran >= max_iterations:
                 break
             t0 = time.time()
@@ -183,7 +293,7 @@ class Trainer:
             rerank = cfg.ablation.archive_rerank_every
             if self.archive is not None and rerank and self.iteration % rerank == 0:
                 self.archive.rerank(lambda moves: self.prefix_values(self.state["params"], moves))
-            if self.iteration % cfg.checkpoint_every == 0:
+            if self.iteration % cfg.checkpoint_every == 0 or time.time() - self._saved_at >= self.checkpoint_seconds:
                 self.save()
         self.save()
         if not self.quiet and sys.stdout.isatty():
