@@ -45,6 +45,9 @@ class Ablation:
     search_policy: str = field("gumbel", choices=POLICIES)
     dirichlet_alpha: float = field(0.03, gt=0)
     dirichlet_fraction: float = field(0.25, ge=0, le=1)
+    # the network stays at its random initialisation (no learner steps): what the search, the
+    # shaping and the archive find without learning, the baseline learning must beat
+    frozen_network: bool = False
 
     def __post_init__(self):
         validate(self)
@@ -65,6 +68,7 @@ class TrainConfig:
     archive_value_weight: float = field(1.0, ge=0)     # cells rank by earned + this x the search's value (archive.py)
     checkpoint_every: int = field(20, ge=1)  # iterations
     log_every: int = field(1, ge=1)          # iterations
+    diagnose_every: int = field(10, ge=0)    # iterations between the network's diagnostics (0: never)
     net: NetConfig = NetConfig()
     search: SearchConfig = SearchConfig()
     learner: LearnerConfig = LearnerConfig()

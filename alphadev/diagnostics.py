@@ -25,7 +25,9 @@ import isa
 from alphadev import networks as N
 from alphadev.selfplay import Trajectory
 
-__all__ = ["Greedy", "Probe", "make_greedy", "returns_to_go"]
+__all__ = ["GREEDY_NAMES", "Greedy", "Probe", "make_greedy", "returns_to_go"]
+
+GREEDY_NAMES = ("greedy_correct", "greedy_items", "greedy_length")
 
 
 def returns_to_go(traj: Trajectory) -> np.ndarray:
@@ -71,6 +73,13 @@ class Probe:
         self.evaluate = _evaluate(game, net, observer, net_config)
         self.rng = np.random.default_rng(seed)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The keys of what a call returns."""
+        return ("prior_agrees", f"played_in_top{self.top_k}", "prior_cross_entropy", "search_entropy",
+                "correctness_value_error", "correctness_value_rank", "latency_value_error",
+                "latency_value_rank", "root_best_q")
+
     def positions(self, traj: Trajectory) -> dict[str, np.ndarray]:
         """A sample of the trajectory's positions: `prefixes` [N, M] (the moves reaching each,
         -1 after), the search's `policy` [N, A], the move `played` [N], `returns` [N, 2]."""
@@ -90,7 +99,7 @@ class Probe:
         """The figures (module docstring) as a flat dict of floats (NaN where undefined)."""
         pos = self.positions(traj)
         if len(pos["played"]) == 0:
-            return {}
+            return {name: math.nan for name in self.names}
         logits, heads, _ = (np.asarray(x) for x in self.evaluate(params, jnp.asarray(pos["prefixes"])))
         policy = pos["policy"]
         prior = np.asarray(jax.nn.softmax(logits, axis=-1))

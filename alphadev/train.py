@@ -9,6 +9,13 @@ hold the parameters, optimiser state, counters and key, saved beside the archive
 buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
 command resumes from the last one, and records already written stay.
 
+Each logged iteration is a row of metrics.csv and the same scalars in TensorBoard event files
+(DIR/tensorboard): the search's figures, the loss and its parts, the correct programs found
+from archive cells and from the empty program, and every `diagnose_every` iterations what the
+network has learned (alphadev/diagnostics.py: its prior and values on the fresh episodes before
+the learner sees them, and the greedy policy alone). `ablation.frozen_network` skips the
+learner: the same search with the network as initialised.
+
 The run directory (`rundir.py`) is claimed before anything is written: another run's directory or
 a second writer is a one-line error. A resumed run drops the metrics rows logged after its
 checkpoint (they are logged again). A newest checkpoint that does not restore is deleted, with a
@@ -35,13 +42,16 @@ import isa
 from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.config import TrainConfig
+from alphadev.diagnostics import GREEDY_NAMES, Probe, make_greedy
 from alphadev.learner import make_update
 from alphadev.replay import Replay, observe_moves
 from alphadev.results import Record
 from alphadev.rundir import RunDir, RunDirError, one_line, warn, write_whole
 from alphadev.search import Search
 from alphadev.selfplay import make_prefix_values, make_selfplay
+from alphadev.tensorboard import Board
 
+LOSS_PARTS = ("policy", "value", "reward")
 CHECKPOINT_SECONDS = 180.0  # the most training a kill loses, however long an iteration takes
 
 
@@ -103,6 +113,10 @@ class Trainer:
         self.best = self.run.best()
         write_whole(Path(out) / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         self._saved_at, self._signal, self._mca_warned = time.time(), None, False
+        self.probe = Probe(self.game, self.net, self.observer, config.net, seed=config.seed)
+        self.greedy = make_greedy(self.game, self.net, self.observer)
+        self.diagnostic_names = (*self.probe.names, *GREEDY_NAMES)
+        self.board = None  # TensorBoard's writer, opened by train() once it knows where it resumes
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -204,6 +218,53 @@ class Trainer:
         else:
             print(("\n" if sys.stdout.isatty() else "") + text, flush=True)
 
+    # -- what is logged beside the search's figures ------------------------------------------
+
+    def _learn(self) -> dict[str, float]:
+        """The learner's steps on the replay; the mean loss and its parts (NaN with a frozen network)."""
+        cfg = self.config
+        if cfg.ablation.frozen_network:
+            return {k: float("nan") for k in ("loss", *LOSS_PARTS)}
+        totals, parts = [], {k: [] for k in LOSS_PARTS}
+        for _ in range(cfg.learner.steps_per_iteration):
+            batch = self.replay.sample(cfg.learner.batch, cfg.learner.unroll)
+            params, opt_state, loss, loss_parts = self.update(self.state["params"], self.state["opt_state"], batch)
+            self.state.update(params=params, opt_state=opt_state)
+            totals.append(float(loss))
+            for k in LOSS_PARTS:
+                parts[k].append(float(loss_parts[k]))
+        return {"loss": float(np.mean(totals)), **{k: float(np.mean(v)) for k, v in parts.items()}}
+
+    def _diagnosing(self) -> bool:
+        every = self.config.diagnose_every
+        return bool(every) and (self.iteration + 1) % every == 0  # the iteration being played
+
+    def _diagnose(self, traj) -> dict[str, float]:
+        """The network on held-out positions of the fresh trajectory (diagnostics.Probe)."""
+        return self.probe(self.state["params"], traj)
+
+    def _greedy(self) -> dict[str, float]:
+        """The policy alone from the empty program, after this iteration's learning."""
+        result = self.greedy(self.state["params"])
+        return {"greedy_correct": float(result.correct), "greedy_items": result.items,
+                "greedy_length": float(result.length)}
+
+    @staticmethod
+    def _solved_from(final, starts) -> dict[str, int]:
+        """Correct programs among the episodes that started from an archive cell (a non-empty
+        row of `starts`) and from the empty program."""
+        correct = np.asarray(final.correct)
+        cell = np.zeros_like(correct) if starts is None else np.asarray(starts)[:, 0] >= 0
+        return {"solved_from_archive": int(correct[cell].sum()), "solved_from_empty": int(correct[~cell].sum())}
+
+    def _extra_columns(self, losses: dict, figures: dict) -> dict[str, float]:
+        """The loss parts, then the diagnostics' figures (NaN on iterations not diagnosed), so
+        that every metrics row has the same columns."""
+        out = {f"loss_{k}": round(losses[k], 5) for k in LOSS_PARTS}
+        if self.config.diagnose_every:
+            out.update({k: round(figures.get(k, float("nan")), 5) for k in self.diagnostic_names})
+        return out
+
     def done(self) -> bool:
         target = self.config.target_length
         return bool(target and self.best is not None and self.best.length <= target)
@@ -223,6 +284,9 @@ class Trainer:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             self.run.release()
+            if self.board is not None:
+                self.board.close()
+                self.board = None
         if self._signal is not None:
             signum, self._signal = self._signal, None
             raise Interrupted(signum, self.iteration)
@@ -250,6 +314,7 @@ class Trainer:
         later = f"; {dropped} metrics rows logged after it are logged again" if dropped else ""
         self._print(f"resumed {self.run.path} at iteration {self.iteration}{later}" if resumed else
                     f"started {self.run.path}", line=True)
+        self.board = Board(self.run.path / "tensorboard", first_step=self.iteration + 1)
         start, before = time.time(), float(self.state["elapsed"][0])
         self._saved_at = start
         ran = 0
@@ -265,12 +330,8 @@ class Trainer:
                 self.archive.add(traj.cells)
                 self.archive.add(traj.children)
             self._consider(traj)
-            losses = []
-            for _ in range(cfg.learner.steps_per_iteration):
-                batch = self.replay.sample(cfg.learner.batch, cfg.learner.unroll)
-                params, opt_state, loss, _ = self.update(self.state["params"], self.state["opt_state"], batch)
-                self.state.update(params=params, opt_state=opt_state)
-                losses.append(float(loss))
+            figures = self._diagnose(traj) if self._diagnosing() else {}  # before the learner sees traj
+            losses = self._learn()
             moves = int(np.asarray(traj.valid).sum())
             counters = self.state["counters"] + np.array([1, cfg.selfplay_batch, moves * cfg.search.simulations, moves])
             elapsed = before + time.time() - start
@@ -279,15 +340,21 @@ class Trainer:
             final = jax.device_get(traj.final)
             rate = moves / max(time.time() - t0, 1e-9)
             best_len = self.best.length if self.best else 0
+            if figures:
+                figures.update(self._greedy())
             if self.iteration % cfg.log_every == 0:
-                self.run.log(iteration=self.iteration, episodes=int(counters[1]), expansions=int(counters[2]),
-                             elapsed_s=round(elapsed, 2), loss=round(float(np.mean(losses)), 5),
-                             mean_items=round(float(np.mean(final.items)), 5), best_items=round(float(np.max(final.items)), 5),
-                             solved=int(np.sum(final.correct)), best_length=best_len, moves_per_s=round(rate, 1),
-                             archive=len(self.archive) if self.archive is not None else 0)
+                row = dict(iteration=self.iteration, episodes=int(counters[1]), expansions=int(counters[2]),
+                           elapsed_s=round(elapsed, 2), loss=round(losses["loss"], 5),
+                           mean_items=round(float(np.mean(final.items)), 5),
+                           best_items=round(float(np.max(final.items)), 5), solved=int(np.sum(final.correct)),
+                           best_length=best_len, moves_per_s=round(rate, 1),
+                           archive=len(self.archive) if self.archive is not None else 0,
+                           **self._solved_from(final, starts), **self._extra_columns(losses, figures))
+                self.run.log(**row)
+                self.board.scalars(self.iteration, {k: v for k, v in row.items() if k != "iteration"})
             self._print(f"[{cfg.game} {cfg.search.planner}] it {self.iteration} | {rate:,.0f} moves/s | "
                         f"best length {best_len or '-'} | best items {float(np.max(final.items)):.3f} | "
-                        f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {np.mean(losses):.3f} | "
+                        f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {losses['loss']:.3f} | "
                         f"{f'archive {len(self.archive)} | ' if self.archive is not None else ''}"
                         f"{elapsed:,.0f} s")
             rerank = cfg.ablation.archive_rerank_every

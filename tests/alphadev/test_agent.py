@@ -267,3 +267,22 @@ def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
     small.load(tmp_path / "replay.npz")
     assert small.size == 2 and small.next == 0
     np.testing.assert_array_equal(small.data["first"], [5, 9])
+
+
+def test_a_frozen_network_never_changes_and_every_row_logs_the_diagnostics(tmp_path):
+    """The frozen-network ablation takes no learner step; the metrics and TensorBoard carry the
+    loss parts, where correct programs started, and the diagnostics every `diagnose_every`."""
+    frozen = {**TINY, "diagnose_every": 2, "ablation": {"frozen_network": True}}
+    config = load_config("sort2", **frozen)
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    before = jax.tree_util.tree_map(np.asarray, trainer.state["params"])
+    trainer.train(max_iterations=2)
+    after = jax.tree_util.tree_map(np.asarray, trainer.state["params"])
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+    metrics = trainer.run.metrics()
+    assert metrics["iteration"] == [1.0, 2.0] and all(np.isnan(metrics["loss"]))
+    assert np.isnan(metrics["prior_agrees"][0]) and 0 <= metrics["prior_agrees"][1] <= 1
+    assert metrics["greedy_length"][1] >= 1 and metrics["greedy_correct"][1] in (0.0, 1.0)
+    episodes = np.add(metrics["solved_from_archive"], metrics["solved_from_empty"])
+    assert (episodes <= config.selfplay_batch).all()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
