@@ -117,8 +117,10 @@ def cpp_source(record: Record, name: str) -> str:
     return f"""{comment}
 //
 // One iterator per slot of the original `{signature.declaration(name)}`; with int32_t and
-// std::less it computes what the kernel computes: {name}({example}). Any value type and strict
-// weak order work the same way (each compare is one call to comp, each swap a conditional move).
+// std::less it computes what the kernel computes:
+//     {name}({example});
+// Any value type and strict weak order work the same way (each compare is one call to comp,
+// each swap a pair of conditional assignments).
 #ifndef {guard}
 #define {guard}
 
