@@ -118,11 +118,9 @@ def verify(args) -> int:
 def export(args) -> int:
     from pathlib import Path
 
-    from alphadev.export import check_name, header
-    if args.name is not None:
-        check_name(args.name)
+    from alphadev.formats import render
     record = _load(args.record)
-    text = header(record, args.name, min_random=args.min_random)
+    text = render(record, args.format, args.name, min_random=args.min_random)
     Path(args.output).write_text(text)
     print(f"wrote {args.output}: {args.name or 'alphadev_' + record.game}, {record.length} instructions")
     return 0
@@ -279,12 +277,15 @@ def main(argv=None) -> int:
                    help=f"random inputs besides the task's (default {MIN_RANDOM_INPUTS}; export and bench need as many)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=verify)
-    p = sub.add_parser("export", help="write a verified record as a C header")
+    p = sub.add_parser("export", help="write a verified record as a C header, C, C++, a .S file or Rust")
     p.add_argument("record")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--name", help="C function name (default alphadev_<game>)")
     p.add_argument("--min-random", type=int, default=MIN_RANDOM_INPUTS, metavar="N",
                    help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
+    p.add_argument("--format", default="header", choices=("header", "c", "cpp", "asm", "rust"),
+                   help="header: inline asm and the function's bytes (default); c: portable C; cpp: a template "
+                        "over value type and comparator; asm: a GNU as .S file; rust: core::arch::asm!")
     p.set_defaults(fn=export)
     p = sub.add_parser("show", help="print a record's listing and figures")
     p.add_argument("record")

@@ -168,7 +168,7 @@ def header(record: Record, name: str | None = None, *, min_random: int = MIN_RAN
 /* The same kernel as a complete System V function ({len(code)} bytes: callee-saved registers it
  * writes are saved and restored, then ret). Copy into executable memory and call it as
  * {signature.declaration("(*)")}. */
-static const unsigned char {name}_code[{len(code)}] = {{
+static const unsigned char {name}_code[{len(code)}] __attribute__((unused)) = {{
     {(chr(10) + '    ').join(code_lines)}
 }};
 
