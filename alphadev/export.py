@@ -153,6 +153,7 @@ def header(record: Record, name: str | None = None, *, min_random: int = MIN_RAN
  * verified: Unicorn and native passed on {v['inputs']} inputs ({v['random_inputs']} random, seed {v['seed']}) at {_comment(v['when'])}
  * verification digest: {v['digest']}
  * seed: {record.seed}; found: {_comment(record.found)}; source: {_comment(record.source or 'unknown')}; alphadev {_comment(record.version)}
+ * written by: {_comment(record.origin())}
  *
 {listing}
  *

@@ -1,7 +1,7 @@
 """A discovered (or reference) program as a JSON record.
 
 Fields: game, Intel-syntax text, length, latency figures, verification status, seed, config,
-project version, time found. `load` reads a record or a bare `.s` file (then `game` must be
+project version, time found, provenance (commit, libraries, machine). `load` reads a record or a bare `.s` file (then `game` must be
 given) and checks every field's type; every problem with a file is a one-line `RecordError`
 naming it.
 
@@ -35,7 +35,7 @@ of them reach each such case many times over."""
 _NONE = type(None)
 _RECORD_TYPES = {"game": (str,), "text": (str,), "length": (int,), "latency": (dict,),
                  "verification": (dict, _NONE), "seed": (int, _NONE), "config": (dict, _NONE),
-                 "version": (str,), "found": (str,), "source": (str,)}
+                 "version": (str,), "found": (str,), "source": (str,), "provenance": (dict, _NONE)}
 _VERIFICATION_TYPES = {"unicorn": (bool,), "native": (bool,), "inputs": (int,), "random_inputs": (int,),
                        "when": (str,), "first_failure": (str, _NONE), "seed": (int, _NONE),
                        "digest": (str, _NONE)}
@@ -140,6 +140,9 @@ class Record:
       version: project version that wrote the record.
       found: ISO time it was found (or written).
       source: where it came from ("agent", "reference", a file name, ...).
+      provenance: the code, libraries and machine that wrote it (`alphadev.provenance`): git
+        commit and dirty flag, versions, CPU model, device kind. `Record.of` fills it in; None
+        in records written before it existed.
     """
     game: str
     text: str
@@ -151,14 +154,28 @@ class Record:
     version: str = dataclasses.field(default_factory=project_version)
     found: str = dataclasses.field(default_factory=now)
     source: str = ""
+    provenance: Optional[dict] = None
 
     @classmethod
     def of(cls, game: str, program: isa.Program, **fields: Any) -> "Record":
+        """A new record of `program`, with this process's provenance unless given."""
+        from alphadev.provenance import provenance
+        fields.setdefault("provenance", provenance())
         return cls(game=game, text=isa.to_text(program), length=len(program), **fields)
 
     @property
     def program(self) -> isa.Program:
         return isa.parse(self.text)
+
+    def origin(self) -> str:
+        """The provenance in one line: "commit 1a2b3c4d5e6f (dirty), jax 0.10.2, ..., on CPU (device)"."""
+        p = self.provenance
+        if not p:
+            return "provenance not recorded"
+        commit = f"commit {str(p.get('commit'))[:12]}{' (dirty)' if p.get('dirty') else ''}" if p.get("commit") \
+            else "not from a git checkout"
+        versions = ", ".join(f"{k} {v}" for k, v in (p.get("versions") or {}).items() if k in ("jax", "flax", "mctx"))
+        return f"{commit}, {versions}, on {p.get('cpu')} ({p.get('device')})"
 
     def untrusted(self, *, min_random: int = MIN_RANDOM_INPUTS) -> Optional[str]:
         """Why this record does not count as verified, in one line; None when it does.
@@ -233,7 +250,8 @@ def load(path: str | Path, game: Optional[str] = None) -> Record:
     else:
         if not game:
             raise RecordError(f"{path}: a program file needs --game")
-        record = Record(game=game, text=text, length=0, source=path.name)
+        from alphadev.provenance import provenance
+        record = Record(game=game, text=text, length=0, source=path.name, provenance=provenance())
     try:
         program = isa.parse(record.text)
     except isa.ParseError as e:  # a record's lines are those of its "text" field

@@ -37,6 +37,7 @@ def provenance(record: Record) -> list[str]:
             f"({v.get('random_inputs')} random) at {v.get('when')}",
             f"seed: {record.seed}; found: {record.found}; source: {record.source or 'unknown'}; "
             f"alphadev {record.version}",
+            f"written by: {record.origin()}",
             "",
             *("    " + line for line in isa.to_text(record.program).splitlines())]
 
