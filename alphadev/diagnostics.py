@@ -25,7 +25,7 @@ import isa
 from alphadev import networks as N
 from alphadev.selfplay import Trajectory
 
-__all__ = ["GREEDY_NAMES", "Greedy", "Probe", "make_greedy", "returns_to_go"]
+__all__ = ["GREEDY_NAMES", "Greedy", "Probe", "evaluate_prefixes", "make_greedy", "returns_to_go"]
 
 GREEDY_NAMES = ("greedy_correct", "greedy_items", "greedy_length")
 
@@ -46,7 +46,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def _evaluate(game: games.Game, net: N.Network, observer: N.Observer, net_config: N.NetConfig):
+def evaluate_prefixes(game: games.Game, net: N.Network, observer: N.Observer, net_config: N.NetConfig):
     """Jitted `(params, prefixes [N, M]) -> (prior logits [N, A] with illegal moves at -inf,
     head values [N, 2], legal [N, A])` of the states the move prefixes reach."""
     def one(params, moves):
@@ -70,7 +70,7 @@ class Probe:
     def __init__(self, game: games.Game, net: N.Network, observer: N.Observer, net_config: N.NetConfig, *,
                  samples: int = 256, top_k: int = 3, seed: int = 0):
         self.game, self.samples, self.top_k = game, samples, top_k
-        self.evaluate = _evaluate(game, net, observer, net_config)
+        self.evaluate = evaluate_prefixes(game, net, observer, net_config)
         self.rng = np.random.default_rng(seed)
 
     @property

@@ -107,3 +107,95 @@ def plot_dataflow(program: isa.Program, ax) -> None:
     ax.set_ylim(-n, 1)
     ax.axis("off")
     ax.set_title("dataflow (blue: registers, red: flags, green: memory)", fontsize=9)
+
+
+# -- the learned policy along a program ---------------------------------------------------------
+
+@dataclasses.dataclass
+class PolicyStep:
+    """What the network's prior says before one move of a program.
+
+    Attributes:
+      index: the move's position; played: its text; played_probability, played_rank (0: the
+        prior's favourite); top: the prior's `k` likeliest moves as (text, probability).
+    """
+    index: int
+    played: str
+    played_probability: float
+    played_rank: int
+    top: list[tuple[str, float]]
+
+
+def action_text(item) -> str:
+    """A vocabulary item as text: an instruction, `jl .L1`, or `.L1:` for a label."""
+    if isinstance(item, isa.Instruction):
+        return isa.format_instruction(item, {})
+    if hasattr(item, "mnemonic"):
+        return f"{item.mnemonic} .L{item.label}"
+    return f".L{item.label}:"
+
+
+@dataclasses.dataclass
+class RunNetwork:
+    """A training run's network at one checkpoint (`load_network`)."""
+    game: object
+    net: object
+    observer: object
+    params: dict
+    step: int
+    config: object
+
+
+def load_network(run) -> "RunNetwork | None":
+    """The network of a training run at its newest checkpoint, read without writing anything.
+
+    Returns:
+      A `RunNetwork`, or None for a run directory without checkpoints (a baseline search, or a
+      training that has not saved yet).
+    Raises:
+      ConfigError: an unreadable config.json.
+    """
+    from pathlib import Path
+
+    import orbax.checkpoint as ocp
+
+    import games
+    from alphadev import networks as N
+    from alphadev.config import load_run_config
+    run = Path(run)
+    if not (run / "config.json").exists() or not (run / "checkpoints").is_dir():
+        return None
+    config = load_run_config(run)
+    manager = ocp.CheckpointManager(run.resolve() / "checkpoints", options=ocp.CheckpointManagerOptions(create=False))
+    step = manager.latest_step()
+    if step is None:
+        return None
+    params = manager.restore(step, args=ocp.args.StandardRestore())["params"]  # as saved: no template needed
+    game = games.make(config.game, **config.game_config)
+    net, observer = N.make(game, config.net)
+    return RunNetwork(game, net, observer, params, int(step), config)
+
+
+def policy_along(network: RunNetwork, program: isa.Program, *, k: int = 3) -> list[PolicyStep]:
+    """The prior's top `k` moves before each move of `program`, and where the move played ranks.
+
+    Args:
+      network: `load_network`'s.
+      program: a program of the game's vocabulary (a record's).
+    """
+    from alphadev.diagnostics import evaluate_prefixes
+    game = network.game
+    moves = game.moves_for(program)
+    prefixes = np.full((len(moves), game.max_moves), -1, np.int32)
+    for i in range(len(moves)):
+        prefixes[i, :i] = moves[:i]
+    evaluate = evaluate_prefixes(game, network.net, network.observer, network.config.net)
+    logits, _, _ = evaluate(network.params, prefixes)
+    prior = np.asarray(jax.nn.softmax(logits, axis=-1))
+    names = [action_text(item) for item in game.task.vocabulary]
+    steps = []
+    for i, move in enumerate(moves):
+        order = np.argsort(-prior[i])
+        steps.append(PolicyStep(i, names[move], float(prior[i, move]), int(np.flatnonzero(order == move)[0]),
+                                [(names[a], float(prior[i, a])) for a in order[:k]]))
+    return steps
