@@ -162,6 +162,7 @@ def load_network(run) -> "RunNetwork | None":
     import games
     from alphadev import networks as N
     from alphadev.config import load_run_config
+    from alphadev.learner import optimizer
     run = Path(run)
     if not (run / "config.json").exists() or not (run / "checkpoints").is_dir():
         return None
@@ -170,9 +171,14 @@ def load_network(run) -> "RunNetwork | None":
     step = manager.latest_step()
     if step is None:
         return None
-    params = manager.restore(step, args=ocp.args.StandardRestore())["params"]  # as saved: no template needed
     game = games.make(config.game, **config.game_config)
     net, observer = N.make(game, config.net)
+    # The tree as train.py saves it, as the template: every orbax version restores onto one.
+    key = jax.random.PRNGKey(config.seed)
+    params = N.init(net, observer, game, key)
+    template = dict(params=params, opt_state=optimizer(config.learner).init(params), key=key,
+                    counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64))
+    params = manager.restore(step, args=ocp.args.StandardRestore(template))["params"]
     return RunNetwork(game, net, observer, params, int(step), config)
 
 
