@@ -1,6 +1,7 @@
 # The whole set-up: `make run` (the main job) and `make test`. Each creates .venv and installs
 # the package with its dev extras on first use, and the system tools it needs when missing:
-# gcc and binutils (native backend, GNU as comparisons) and llvm (llvm-mca).
+# gcc and binutils (native backend, GNU as comparisons), llvm (llvm-mca) and clang (the exported
+# C and C++ are checked with both compilers).
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -20,6 +21,8 @@ system:
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	command -v as >/dev/null && command -v objcopy >/dev/null || missing="$$missing binutils"; \
 	command -v llvm-mca >/dev/null || missing="$$missing llvm"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
