@@ -119,9 +119,14 @@ def export(args) -> int:
     from pathlib import Path
 
     from alphadev.formats import render
+    output = Path(args.output)
+    if output.exists() and output.resolve() == Path(args.record).resolve():
+        raise ValueError(f"-o {args.output}: that is the record being exported; write the export elsewhere")
+    if not output.parent.is_dir():
+        raise ValueError(f"-o {args.output}: no directory {output.parent}")
     record = _load(args.record)
     text = render(record, args.format, args.name, min_random=args.min_random)
-    Path(args.output).write_text(text)
+    output.write_text(text)
     print(f"wrote {args.output}: {args.name or 'alphadev_' + record.game}, {record.length} instructions")
     return 0
 
@@ -252,6 +257,19 @@ def _user_errors() -> tuple:
     return RecordError, ValueError, OSError, BenchError, McaUnavailable, NativeUnavailable  # ConfigError: a ValueError
 
 
+def _count(least: int):
+    """An argparse type: an integer of at least `least` (argparse makes a bad one one line, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+    return parse
+
+
 def main(argv=None) -> int:
     from alphadev.results import MIN_RANDOM_INPUTS
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
@@ -267,13 +285,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="run directory (default runs/GAME-PLANNER-seedS); rerun to resume")
     p.add_argument("--planner", choices=["exact", "muzero"])
     p.add_argument("--config", help="a JSON config for a new run (default: the recipe and the game's shipped delta)")
-    p.add_argument("--iterations", type=int, help="stop after this many more iterations")
+    p.add_argument("--iterations", type=_count(0), help="stop after this many more iterations (0: resume and save only)")
     p.set_defaults(fn=train)
     p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
     p.add_argument("file")
     p.add_argument("--game")
     p.add_argument("--out", help="write the verified record here (default: update a .json FILE in place)")
-    p.add_argument("--random", type=int, default=MIN_RANDOM_INPUTS,
+    p.add_argument("--random", type=_count(0), default=MIN_RANDOM_INPUTS,
                    help=f"random inputs besides the task's (default {MIN_RANDOM_INPUTS}; export and bench need as many)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=verify)
@@ -281,7 +299,7 @@ def main(argv=None) -> int:
     p.add_argument("record")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--name", help="C function name (default alphadev_<game>)")
-    p.add_argument("--min-random", type=int, default=MIN_RANDOM_INPUTS, metavar="N",
+    p.add_argument("--min-random", type=_count(0), default=MIN_RANDOM_INPUTS, metavar="N",
                    help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
     p.add_argument("--format", default="header", choices=("header", "c", "cpp", "asm", "rust"),
                    help="header: inline asm and the function's bytes (default); c: portable C; cpp: a template "
@@ -295,7 +313,7 @@ def main(argv=None) -> int:
     p.add_argument("records", nargs="*")
     p.add_argument("--game")
     p.add_argument("--reps", type=int, default=21, help="passes per kernel (default 21, at least 5)")
-    p.add_argument("--min-random", type=int, default=MIN_RANDOM_INPUTS, metavar="N",
+    p.add_argument("--min-random", type=_count(0), default=MIN_RANDOM_INPUTS, metavar="N",
                    help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
     p.set_defaults(fn=bench)
     p = sub.add_parser("plot", help="draw best length and correctness against time for run directories")

@@ -16,7 +16,7 @@ from games.fields import field, validate
 
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
-    learning_rate: float = field(1e-3, ge=0)  # 0: a frozen network (an ablation)
+    learning_rate: float = field(1e-3, ge=0)  # (ablation.frozen_network skips the learner altogether)
     batch: int = field(256, ge=1)
     steps_per_iteration: int = field(8, ge=1)
     unroll: Optional[int] = field(None, ge=0)  # dynamics steps trained (None: 0 exact planner, 5 muzero)

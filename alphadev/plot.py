@@ -43,23 +43,41 @@ def curves(run: str | Path) -> dict[str, list[float]]:
         raise RecordError(f"{file}: a row that is not numbers (a truncated write?)") from None
 
 
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """The shortest trailing parts of each path that tell the runs apart (seed0/agent, seed1/agent)."""
+    parts = [p.resolve().parts for p in paths]
+    for n in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-n:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
 def plot_runs(runs: Sequence[str | Path], out: str | Path, *, title: str | None = None) -> Path:
     """Draws the runs' curves to `out` (any format matplotlib writes: .png, .svg, .pdf).
 
     Returns:
       The path written.
     Raises:
-      RecordError: for a run without metrics (before anything is drawn).
+      RecordError: for a run without metrics, or an output that is no image name or has no
+        directory (before anything is drawn).
     """
     import matplotlib
     matplotlib.use("Agg")  # files only: no display is needed or wanted
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    out = Path(out)
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if out.suffix.lstrip(".").lower() not in formats:
+        raise RecordError(f"-o {out}: not an image name matplotlib writes ({', '.join(sorted(formats))})")
+    if not out.parent.is_dir():
+        raise RecordError(f"-o {out}: no directory {out.parent}")
     data = [(Path(r), curves(r)) for r in runs]
+    labels = _labels([path for path, _ in data])
     fig, (length_ax, items_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for path, m in data:
-        label = path.resolve().name
+    for (_, m), label in zip(data, labels):
         found = [(t, n) for t, n in zip(m["elapsed_s"], m["best_length"]) if n > 0]
         line = items_ax.plot(m["elapsed_s"], m["best_items"], label=label, lw=1)[0]
         if found:
@@ -77,8 +95,6 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path, *, title: str | None 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out

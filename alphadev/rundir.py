@@ -172,11 +172,14 @@ class RunDir:
         numbers = self._numbers()
         if not numbers:
             return
+        # Every record, not just the newest: a damaged one would otherwise surface later, in a
+        # notebook or a tool reading the run, far from its cause.
+        for number in numbers:
+            try:
+                record = load(self.path / "records" / f"{number:04d}.json")
+            except RecordError as e:
+                raise RunDirError(f"{e}; move it out of {self.path / 'records'} to resume") from None
         newest = self.path / "records" / f"{numbers[-1]:04d}.json"
-        try:
-            record = load(newest)
-        except RecordError as e:
-            raise RunDirError(f"{e}; move it out of {self.path / 'records'} to resume") from None
         best = self.best()
         if best is None or record.length < best.length:
             # A kill between writing a record and best.json: best.json must not stay behind.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import games
 import isa
 from alphadev.export import CALLEE_SAVED, written_registers
-from alphadev.formats.common import identifier, provenance
+from alphadev.formats.common import ASM_RESERVED, identifier, provenance
 from alphadev.results import Record
 
 __all__ = ["asm_source", "asm_function"]
@@ -17,7 +17,7 @@ __all__ = ["asm_source", "asm_function"]
 
 def asm_function(program: isa.Program, name: str) -> str:
     """The lines from `.globl` to `.size` of the function `name` running `program`."""
-    identifier(name, "symbol name")
+    identifier(name, "symbol name", ASM_RESERVED)
     saved = [r for r in written_registers(program) if r in CALLEE_SAVED]
     labels = {k: f".L{name}_{k}" for k in program.label_names()}
     body = [f"    push {r}" for r in saved]

@@ -16,7 +16,7 @@ import re
 import games
 import isa
 from alphadev.export import written_registers
-from alphadev.formats.common import identifier, provenance
+from alphadev.formats.common import RUST_KEYWORDS, identifier, provenance
 from alphadev.results import Record, RecordError
 
 __all__ = ["rust_source", "rust_function", "rust_type"]
@@ -53,7 +53,7 @@ def rust_function(program: isa.Program, signature: games.Signature, name: str) -
     Raises:
       RecordError: for a bad name, a program that writes rbp, or a C type Rust lacks.
     """
-    identifier(name)
+    identifier(name, "Rust identifier", RUST_KEYWORDS)
     written = written_registers(program)
     if "rbp" in written:
         raise RecordError("--format rust: the program writes rbp, which asm! may not use (the frame pointer)")

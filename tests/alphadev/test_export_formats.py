@@ -446,3 +446,28 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys):
     unverified.save(tmp_path / "raw.json")
     assert cli.main(["export", str(tmp_path / "raw.json"), "--format", "c", "-o", str(tmp_path / "x")]) == 2
     assert "not verified" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["c", "cpp", "asm", "rust"])
+def test_record_text_cannot_escape_the_comment(fmt):
+    # source, found and version are outside the digest: a record still verified may carry anything
+    record = dataclasses.replace(_record("sort3"), source="x\n#error injected */ int y;", found="*/ bad")
+    text = _render(record, fmt)
+    assert not any(line.lstrip().startswith("#error") for line in text.splitlines())
+    assert "*/ bad" not in text and "*/ int y" not in text
+
+
+@pytest.mark.parametrize("fmt, name", [("rust", "fn"), ("rust", "match"), ("asm", "rax"), ("asm", "xmm0"),
+                                       ("asm", "ptr")])
+def test_names_reserved_in_the_formats_language_are_refused(fmt, name):
+    with pytest.raises(RecordError, match="reserved"):
+        render(_record("sort3"), fmt, name, min_random=RANDOM)
+
+
+def test_export_never_overwrites_its_record(tmp_path, capsys):
+    path = _record("sort3").save(tmp_path / "rec.json")
+    before = path.read_text()
+    assert cli.main(["export", str(path), "-o", str(path), "--min-random", str(RANDOM)]) == 2
+    assert "the record being exported" in capsys.readouterr().err and path.read_text() == before
+    assert cli.main(["export", str(path), "-o", str(tmp_path / "no" / "x.h"), "--min-random", str(RANDOM)]) == 2
+    assert "no directory" in capsys.readouterr().err

@@ -25,14 +25,14 @@ TINY = {"target_length": 0, "minutes": 30, "selfplay_batch": 8, "checkpoint_ever
         "net": {"dim": 8, "layers": 1, "heads": 1}, "search": {"simulations": 4, "max_considered_actions": 4},
         "learner": {"batch": 8, "steps_per_iteration": 1}}
 # Kill points, in order: the record ones first, while sort2 still improves (its first records
-# come within some 10 to 40 iterations); "random:S" is a SIGKILL at a time drawn with seed S.
+# come within the first iterations); "random:S" is a SIGKILL at a time drawn with seed S.
 CHAIN = [("random:1", 1), ("record", 1), ("between", 1), ("best", 1), ("replay", 2), ("archive", 3),
          ("metrics", 2), ("checkpoint", 2), ("random:2", 1)]
 ITERATIONS = 14  # per process
 
 
 def _env(cache):
-    # The compilation cache makes every process after the first start in seconds, not a minute.
+    # The compilation cache spares every process after the first most of its compilation.
     root = str(Path(__file__).resolve().parents[2])
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
             "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
@@ -162,7 +162,7 @@ DAMAGE = {
     "run.json": (2, "run.json: unreadable"),
     "config.json": (2, "config.json: not valid JSON"),
     "newest record": (2, "not valid JSON"),
-    "oldest record": (0, None),
+    "oldest record": (2, "not valid JSON"),
     "lock": (0, None),
 }
 

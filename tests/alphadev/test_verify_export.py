@@ -138,3 +138,7 @@ def test_plot_draws_runs_and_refuses_a_directory_without_metrics(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no metrics.csv rows" in err[0]
     assert not (tmp_path / "x.png").exists()
+    for output, says in ((tmp_path / "c.txt", "not an image name"), (tmp_path / "no" / "c.png", "no directory")):
+        assert cli.main(["plot", *runs, "-o", str(output)]) == 2
+        assert says in capsys.readouterr().err and not output.parent.joinpath(output.name).exists()
+    assert not (tmp_path / "no").exists()
