@@ -132,20 +132,25 @@ def export(args) -> int:
 
 
 def _verification_line(record) -> str:
-    """`show`'s one line on the verification: what it found, and whether it is trusted."""
+    """`show`'s one line on the verification (a trusted one, or one that honestly failed)."""
     v = record.verification
     if not v:
         return "verification: none (run `alphadev verify`)"
     found = (f"unicorn {'passed' if v['unicorn'] else 'FAILED'}, native {'passed' if v['native'] else 'FAILED'}, "
              f"{v['inputs']:,} inputs, {v['when']}")
-    problem = record.untrusted()
-    return f"verification: {found}" + (f" - NOT TRUSTED: {problem}" if problem else "")
+    return f"verification: {found}"
 
 
 def show(args) -> int:
     from alphadev.inspection import listing
+    from alphadev.results import RecordError
     from isa import latency
     record = _load(args.record, args.game)
+    problem = record.verification is not None and record.untrusted(min_random=args.min_random)
+    # A verification that honestly failed is worth seeing; one that no longer matches its
+    # program, or stands below the minimum, is refused as export and bench refuse it.
+    if problem and not problem.startswith("verification failed"):
+        raise RecordError(f"{args.record}: {problem}")
     program = record.program
     lines = listing(program)
     size = sum(len(line.code) for line in lines)
@@ -308,6 +313,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("show", help="print a record's listing and figures")
     p.add_argument("record")
     p.add_argument("--game", help="for a .s file")
+    p.add_argument("--min-random", type=_count(0), default=MIN_RANDOM_INPUTS, metavar="N",
+                   help=f"the least random inputs a verification must have run (default {MIN_RANDOM_INPUTS})")
     p.set_defaults(fn=show)
     p = sub.add_parser("bench", help="time records natively against the human reference and gcc -O3 C")
     p.add_argument("records", nargs="*")

@@ -79,11 +79,13 @@ def test_export_refuses_an_unverified_record():
         header(Record.of(game, program))
 
 
-def test_show_prints_listing_and_figures(tmp_path, capsys):
+def test_show_prints_listing_and_figures_and_refuses_below_the_minimum(tmp_path, capsys):
     path = _verified("sort3_network").save(tmp_path / "r.json")
-    assert cli.main(["show", str(path)]) == 0
+    assert cli.main(["show", str(path), "--min-random", str(RANDOM)]) == 0
     out = capsys.readouterr().out
     assert "cmovg eax, ecx" in out and "llvm-mca" in out and "unicorn passed" in out and "8b 07" in out
+    assert cli.main(["show", str(path)]) == 2  # 2,000 random inputs, below the default 100,000
+    assert "below the minimum of 100,000" in capsys.readouterr().err
 
 
 def _padded(program, chain=30):
