@@ -25,7 +25,7 @@ from alphadev.results import MIN_RANDOM_INPUTS, Record, RecordError
 from games.actions import registers_used
 from games.task import CONSTRAINTS
 
-__all__ = ["header", "inline_function", "function_bytes", "written_registers"]
+__all__ = ["header", "inline_function", "function_bytes", "program_lines", "written_registers"]
 
 CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
 
@@ -67,6 +67,20 @@ def written_registers(program: isa.Program) -> list[str]:
     return [isa.REGISTERS_64[n] for n in sorted(numbers)]
 
 
+def program_lines(program: isa.Program, defined: dict[int, str], referred: dict[int, str]) -> list[str]:
+    """The program's instructions as Intel-syntax lines, each label's definition (`defined[k]:`)
+    before instruction k or after the last; jumps name their label as `referred[k]`. The
+    formats differ only in how labels are spelt (`%=` in inline asm, numeric in Rust)."""
+    lines = []
+    for i, ins in enumerate(program):
+        if i in defined:
+            lines.append(f"{defined[i]}:")
+        lines.append(isa.format_instruction(ins, referred))
+    if len(program) in defined:
+        lines.append(f"{defined[len(program)]}:")
+    return lines
+
+
 def function_bytes(program: isa.Program) -> bytes:
     """The kernel as an ABI-conforming function: save, body, restore, ret."""
     saved = [r for r in written_registers(program) if r in CALLEE_SAVED]
@@ -99,13 +113,7 @@ def inline_function(program: isa.Program, signature: games.Signature, name: str)
     clobbers = [f'"{r}"' for r in written if r not in bound] + ['"memory"', '"cc"']
     labels = program.label_names()
     unique = {k: f"{v}_%=" for k, v in labels.items()}  # %=: a number unique to each inlined copy
-    lines = []
-    for i, ins in enumerate(program):
-        if i in labels:
-            lines.append(f"{unique[i]}:")
-        lines.append(isa.format_instruction(ins, unique))
-    if len(program) in labels:
-        lines.append(f"{unique[len(program)]}:")
+    lines = program_lines(program, unique, unique)
     asm = "\n".join(f'        "{line}\\n\\t"' for line in lines)
     outputs = (['"=&a"(result)'] if result else []) + [f'"+{CONSTRAINTS[p.register]}"({p.name})'
                                                           for p in signature.params]

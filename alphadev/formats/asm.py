@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import games
 import isa
-from alphadev.export import CALLEE_SAVED, written_registers
+from alphadev.export import CALLEE_SAVED, program_lines, written_registers
 from alphadev.formats.common import ASM_RESERVED, identifier, provenance
 from alphadev.results import Record
 
@@ -21,12 +21,7 @@ def asm_function(program: isa.Program, name: str) -> str:
     saved = [r for r in written_registers(program) if r in CALLEE_SAVED]
     labels = {k: f".L{name}_{k}" for k in program.label_names()}
     body = [f"    push {r}" for r in saved]
-    for i, ins in enumerate(program):
-        if i in labels:
-            body.append(f"{labels[i]}:")
-        body.append(f"    {isa.format_instruction(ins, labels)}")
-    if len(program) in labels:
-        body.append(f"{labels[len(program)]}:")
+    body += [line if line.endswith(":") else f"    {line}" for line in program_lines(program, labels, labels)]
     body += [f"    pop {r}" for r in reversed(saved)] + ["    ret"]
     return "\n".join([f"    .globl {name}", f"    .type {name}, @function", "    .p2align 4", f"{name}:",
                       *body, f"    .size {name}, .-{name}"]) + "\n"

@@ -15,7 +15,7 @@ import re
 
 import games
 import isa
-from alphadev.export import written_registers
+from alphadev.export import program_lines, written_registers
 from alphadev.formats.common import RUST_KEYWORDS, identifier, provenance
 from alphadev.results import Record, RecordError
 
@@ -58,14 +58,7 @@ def rust_function(program: isa.Program, signature: games.Signature, name: str) -
     if "rbp" in written:
         raise RecordError("--format rust: the program writes rbp, which asm! may not use (the frame pointer)")
     labels = _labels(program)
-    jumps = {k: f"{v}f" for k, v in labels.items()}
-    lines = []
-    for i, ins in enumerate(program):
-        if i in labels:
-            lines.append(f"{labels[i]}:")
-        lines.append(isa.format_instruction(ins, jumps))
-    if len(program) in labels:
-        lines.append(f"{labels[len(program)]}:")
+    lines = program_lines(program, labels, {k: f"{v}f" for k, v in labels.items()})  # "2f": the next 2:
     if "rbx" in written:
         lines = ["mov {saved_rbx}, rbx", *lines, "mov rbx, {saved_rbx}"]
     result = signature.result and "rax"
