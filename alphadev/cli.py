@@ -1,4 +1,4 @@
-"""The `alphadev` command: demo, games, train, verify, export, show, bench, plot.
+"""The `alphadev` command: demo, games, train, search, verify, export, show, bench, plot.
 
 Every problem with a file, a game name or a record is one line on stderr and exit code 2.
 """
@@ -231,6 +231,29 @@ def train(args) -> int:
     return 0 if trainer.done() or not config.target_length else 1
 
 
+def search(args) -> int:
+    """A baseline search (or the agent, for `--method agent`) into a new run directory."""
+    if args.method == "agent":
+        if args.set:
+            raise ValueError("--set: the agent takes its settings from --config (see alphadev train)")
+        args.planner, args.iterations = None, None
+        return train(args)
+    from alphadev import baselines
+    options = baselines.parse_options(args.method, args.set)
+    out = args.out or f"runs/{args.game}-{args.method}-seed{args.seed or 0}"
+    try:
+        best = baselines.run(args.method, args.game, out, minutes=args.minutes or 10.0, seed=args.seed or 0,
+                             options=options)
+    except KeyboardInterrupt:
+        print(f"alphadev search: interrupted; the records found so far are in {out}", file=sys.stderr)
+        return 130
+    if best is None:
+        print("no correct program found")
+        return 1
+    print(f"best: {best.length} instructions ({out}/best.json)")
+    return 0
+
+
 def plot(args) -> int:
     from alphadev.plot import plot_runs
     out = plot_runs(args.runs, args.output, title=args.title)
@@ -292,6 +315,16 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="a JSON config for a new run (default: the recipe and the game's shipped delta)")
     p.add_argument("--iterations", type=_count(0), help="stop after this many more iterations (0: resume and save only)")
     p.set_defaults(fn=train)
+    p = sub.add_parser("search", help="a baseline search (A*, stochastic, beam, random) or the agent, in the same run format")
+    p.add_argument("game")
+    p.add_argument("--method", required=True, choices=["astar", "stochastic", "beam", "random", "agent"])
+    p.add_argument("--minutes", type=float, help="time budget, compilation included (default 10)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="a new run directory (default runs/GAME-METHOD-seedS)")
+    p.add_argument("--config", help="for --method agent: a JSON config, as for train")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method's option (repeatable), e.g. --set width=256 for beam")
+    p.set_defaults(fn=search)
     p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
     p.add_argument("file")
     p.add_argument("--game")

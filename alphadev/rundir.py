@@ -51,14 +51,16 @@ def identity(config: dict) -> dict:
     """What makes a run the same run: its game, seed, planner and config.
 
     Args:
-      config: `TrainConfig.to_dict()`.
+      config: `TrainConfig.to_dict()`, or a baseline search's settings (alphadev/baselines),
+        whose "method" stands for the planner.
     Returns:
       {"game", "seed", "planner", "config"}: "config" is a digest of the config less `minutes`,
       which a resumed run may extend.
     """
     rest = {k: v for k, v in config.items() if k != "minutes"}
     digest = hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
-    return dict(game=config["game"], seed=config["seed"], planner=config["search"]["planner"], config=digest)
+    planner = config["search"]["planner"] if "search" in config else config["method"]
+    return dict(game=config["game"], seed=config["seed"], planner=planner, config=digest)
 
 
 def _describe(ident: dict) -> str:

@@ -1,0 +1,119 @@
+"""What every baseline search writes: the run directory the agent writes, in the same format.
+
+Records (each confirmed on Unicorn first), best.json and metrics.csv, so that `verify`, `bench`,
+`export`, `show`, `plot` and the notebook read a baseline's run as they read a training's.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import numpy as np
+
+import games
+import isa
+from alphadev.results import Record
+from alphadev.rundir import RunDir, RunDirError, warn
+
+__all__ = ["SearchLog"]
+
+
+class SearchLog:
+    """The run directory of one baseline search, claimed for this process.
+
+    A baseline keeps no checkpoint, so it never resumes: the directory must hold no run yet
+    (an interrupted search keeps its records; start it again with another --out).
+
+    Args:
+      game: the `games.Game` searched.
+      config: the search's settings: "game", "seed", "method", "minutes" and the method's own.
+      out: the run directory.
+      target_length: stop once a correct program this short is recorded (0: never).
+      quiet: print nothing.
+    """
+
+    def __init__(self, game: games.Game, config: dict, out: str | Path, *, target_length: int = 0,
+                 quiet: bool = False):
+        self.game, self.config, self.quiet = game, dict(config), quiet
+        self.target_length = target_length
+        self.run = RunDir(out)
+        if (self.run.path / "run.json").exists():
+            raise RunDirError(f"{self.run.path} already holds a run; a {config['method']} search does not resume: "
+                              "use another --out")
+        self.run.claim(self.config)
+        self.start = time.perf_counter()
+        self.best: Optional[Record] = None
+        self.best_items, self.step = 0.0, 0
+        self.found_at: list[tuple[float, int]] = []  # (elapsed s, length) of every record
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def best_length(self) -> Optional[int]:
+        return self.best.length if self.best else None
+
+    def done(self) -> bool:
+        """A correct program of the target length (or shorter) is recorded."""
+        return bool(self.target_length) and self.best is not None and self.best.length <= self.target_length
+
+    def saw(self, items: float) -> None:
+        """Counts the item fraction of a program the method looked at towards `best_items`."""
+        self.best_items = max(self.best_items, float(items))
+
+    def better(self, length: int) -> bool:
+        return self.best is None or length < self.best.length
+
+    def offer(self, state: games.State) -> bool:
+        """Records the program of one (unbatched) state if it is correct and shorter than the best.
+
+        Its items count towards `best_items` either way.
+
+        Returns:
+          Whether it was recorded.
+        Raises:
+          MachineDisagreement: Unicorn judges the program differently from the JAX game (a bug).
+        """
+        state = jax.device_get(state)
+        self.best_items = max(self.best_items, float(state.items))
+        if not bool(state.correct) or not self.better(int(state.length)):
+            return False
+        score = self.game.confirm(state)
+        return self.record(self.game.program(state), executed=score.executed)
+
+    def record(self, program: isa.Program, *, executed: float) -> bool:
+        """Writes a correct program, confirmed by the caller, as the next record."""
+        if not self.better(len(program)):
+            return False
+        latency = {"executed": executed}
+        try:
+            latency.update(cycles=isa.latency.cycles(program), mcpu="skylake")
+        except (isa.latency.McaUnavailable, ValueError) as e:
+            warn(f"no llvm-mca cycles for the record ({e})")
+        self.best = Record.of(self.config["game"], program, seed=self.config["seed"], config=self.config,
+                              source=f"alphadev search ({self.config['method']})", latency=latency)
+        self.best_items = 1.0
+        self.run.add(self.best)
+        self.found_at.append((self.elapsed, len(program)))
+        self.say(f"new best: {len(program)} instructions at {self.elapsed:.1f} s (confirmed on Unicorn)")
+        return True
+
+    def log(self, *, explored: int, **extra: float) -> None:
+        """One metrics row: the step, time, best so far, states or programs explored, and `extra`.
+
+        The first row fixes the columns, so a method logs the same `extra` names every time.
+        """
+        self.step += 1
+        self.run.log(step=self.step, elapsed_s=round(self.elapsed, 3), best_items=round(self.best_items, 6),
+                     best_length=self.best_length or 0, explored=int(explored),
+                     **{k: float(np.asarray(v)) for k, v in extra.items()})
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{self.config['game']} {self.config['method']}] {text}", flush=True)
+
+    def close(self) -> None:
+        self.run.release()
