@@ -17,7 +17,9 @@ import isa
 from alphadev.results import Record
 from alphadev.rundir import RunDir, RunDirError, warn
 
-__all__ = ["SearchLog"]
+__all__ = ["LOG_SECONDS", "SearchLog"]
+
+LOG_SECONDS = 1.0  # the most time between metrics rows (a random search plays a batch in milliseconds)
 
 
 class SearchLog:
@@ -46,6 +48,7 @@ class SearchLog:
         self.start = time.perf_counter()
         self.best: Optional[Record] = None
         self.best_items, self.step = 0.0, 0
+        self._pending, self._logged_at = None, -1e9  # the last row not yet written, and when one was
         self.found_at: list[tuple[float, int]] = []  # (elapsed s, length) of every record
 
     @property
@@ -102,18 +105,32 @@ class SearchLog:
         return True
 
     def log(self, *, explored: int, **extra: float) -> None:
-        """One metrics row: the step, time, best so far, states or programs explored, and `extra`.
+        """A metrics row: the step, time, best so far, states or programs explored, and `extra`.
 
         The first row fixes the columns, so a method logs the same `extra` names every time.
+        Rows are written at most every `LOG_SECONDS`, and at once after a new record; `close`
+        writes the last one, so the final figures are always on disk.
         """
         self.step += 1
-        self.run.log(step=self.step, elapsed_s=round(self.elapsed, 3), best_items=round(self.best_items, 6),
-                     best_length=self.best_length or 0, explored=int(explored),
-                     **{k: float(np.asarray(v)) for k, v in extra.items()})
+        self._pending = dict(step=self.step, elapsed_s=round(self.elapsed, 3), best_items=round(self.best_items, 6),
+                             best_length=self.best_length or 0, explored=int(explored),
+                             **{k: float(np.asarray(v)) for k, v in extra.items()})
+        recorded = bool(self.found_at) and self.found_at[-1][0] >= self._logged_at
+        if recorded or self.elapsed - self._logged_at >= LOG_SECONDS:
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending is not None:
+            self.run.log(**self._pending)
+            self._pending, self._logged_at = None, self.elapsed
 
     def say(self, text: str) -> None:
         if not self.quiet:
             print(f"[{self.config['game']} {self.config['method']}] {text}", flush=True)
 
     def close(self) -> None:
-        self.run.release()
+        """Writes the last metrics row and releases the directory."""
+        try:
+            self._write()
+        finally:
+            self.run.release()
