@@ -1,0 +1,161 @@
+"""The methods side by side: one table and one plot per game, same machine, budget and seeds.
+
+    python experiments/compare.py sort3,sort4 [--methods astar,stochastic,beam,random,agent,frozen]
+                                  [--minutes 10] [--seeds 0,1,2] [--jobs 2] [--out runs/compare]
+
+Each (game, method, seed) runs in its own process pinned to one core with XLA's CPU threading
+off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun deletes it first: baselines do not
+resume). `agent` is `alphadev train` with the shipped config; `frozen` the same with
+`ablation.frozen_network` (the network as initialised). Then, with no search running, each
+run's best program is verified (Unicorn and natively, `--random` inputs beyond the task's) and
+timed natively in one `alphadev.bench` run per game beside the task's references; its ratio is
+to the first reference.
+
+Columns: game, method, seed, seconds to the first correct program, seconds to the target
+length, best length, programs or states explored (episodes for the agent; children stepped,
+programs proposed or episodes for the baselines), native latency ratio. A time missing ('-')
+was not reached. Writes OUT/GAME.png: best length against time, one line per run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+METHODS = ("astar", "stochastic", "beam", "random", "agent", "frozen")
+
+
+def run_one(out: Path, game: str, method: str, seed: int, minutes: float) -> None:
+    """Runs one method into `out` (in the calling process)."""
+    shutil.rmtree(out, ignore_errors=True)
+    if method in ("agent", "frozen"):
+        from alphadev.config import load_config
+        from alphadev.train import Trainer
+        config = load_config(game, None, seed=seed, minutes=minutes)
+        if method == "frozen":
+            config = dataclasses.replace(config, ablation=dataclasses.replace(config.ablation, frozen_network=True))
+        Trainer(config, out, quiet=True).train()
+    else:
+        from alphadev import baselines
+        baselines.run(method, game, out, minutes=minutes, seed=seed, quiet=True)
+
+
+def run_pinned(job: tuple, cores) -> None:
+    """In a fresh process: takes a free core from the queue `cores`, runs `job`, gives it back."""
+    core = cores.get()
+    try:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"  # before jax
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {core})
+        run_one(*job)
+        print(f"done: {job[1]} {job[2]} seed {job[3]}", flush=True)
+    finally:
+        cores.put(core)
+
+
+def summary(out: Path, target: int) -> dict:
+    """What one run directory says: times to first correct and to target, best, explored."""
+    from alphadev.rundir import RunDir
+    run = RunDir(out)
+    m, best = run.metrics(), run.best()
+    pairs = list(zip(m.get("elapsed_s", []), m.get("best_length", []), strict=True))
+    first = next((t for t, n in pairs if n > 0), None)
+    at_target = next((t for t, n in pairs if target and 0 < n <= target), None)
+    explored = m["episodes"][-1] if "episodes" in m else (m["explored"][-1] if m.get("explored") else 0)
+    return dict(first=first, target=at_target, best=best, explored=int(explored), curve=pairs)
+
+
+def native_ratios(game: str, runs: dict, n_random: int) -> dict:
+    """{run name: native latency ratio to the first reference}, for verified best programs."""
+    from alphadev.bench import BenchError, bench, table
+    from alphadev.verify import verify
+    programs = []
+    for name, s in runs.items():
+        if s["best"] is None:
+            continue
+        check = verify(s["best"].program, game, n_random=n_random)
+        if check.unicorn and check.native:
+            programs.append((name, s["best"].program))
+        else:
+            print(f"{name}: not timed, verification failed: {check.first_failure}")
+    if not programs:
+        return {}
+    try:
+        rows = bench(game, programs)
+    except BenchError as e:
+        print(f"{game}: no native figures: {e}")
+        return {}
+    print(f"\n{game}: native latency (alphadev.bench)")
+    print(table(rows))
+    return {r.name: r.ratio for r in rows}
+
+
+def plot(game: str, runs: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colours = {}
+    for name, s in runs.items():
+        method = name.split(" ")[0]
+        points = [(t, n) for t, n in s["curve"] if n > 0]
+        if points:
+            colour = colours.setdefault(method, f"C{len(colours)}")
+            ts, ns = zip(*points)
+            ax.step(ts, ns, where="post", color=colour, label=method if method not in ax.get_legend_handles_labels()[1]
+                    else None)
+    ax.set(xscale="log", xlabel="seconds", ylabel="best length", title=f"{game}: best correct length against time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("games", help="comma-separated game names")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one pinned process each")
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--random", type=int, default=100_000, help="random inputs when verifying each best")
+    args = parser.parse_args()
+    import games
+    game_names, methods = args.games.split(","), args.methods.split(",")
+    if unknown := set(methods) - set(METHODS):
+        parser.error(f"--methods: unknown {', '.join(sorted(unknown))}; known: {', '.join(METHODS)}")
+    if unknown := set(game_names) - set(games.names()):
+        parser.error(f"unknown game(s) {', '.join(sorted(unknown))}; see alphadev games")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    root = Path(args.out)
+    jobs = [(root / f"{g}-{m}-seed{s}", g, m, s, args.minutes) for g in game_names for m in methods for s in seeds]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(max(args.jobs, 1), maxtasksperchild=1) as pool:
+        cores = manager.Queue()
+        for core in range(max(args.jobs, 1)):
+            cores.put(core % (os.cpu_count() or 1))
+        pool.starmap(run_pinned, [(job, cores) for job in jobs])
+    rows = []
+    for g in game_names:
+        target = games.make(g).task.target_length or 0
+        runs = {f"{m} seed {s}": summary(root / f"{g}-{m}-seed{s}", target) for m in methods for s in seeds}
+        ratios = native_ratios(g, runs, args.random)
+        plot(g, runs, root / f"{g}.png")
+        for name, s in runs.items():
+            m, _, seed = name.split(" ")
+            fmt = lambda t: f"{t:.1f}" if t is not None else "-"
+            rows.append((g, m, seed, fmt(s["first"]), fmt(s["target"]), s["best"].length if s["best"] else "-",
+                         s["explored"], f"{ratios[name]:.3f}" if name in ratios else "-"))
+    print("\n| game | method | seed | s to first correct | s to target | best length | explored | native ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(x) for x in r) + " |")
+    print(f"\nplots: {', '.join(str(root / f'{g}.png') for g in game_names)}")
+
+
+if __name__ == "__main__":
+    main()
