@@ -6,8 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh
 
 import games
+from alphadev import devices
 from alphadev.search import Search
 
 
@@ -117,7 +119,7 @@ def best_root_q(tree) -> jax.Array:
 
 def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool = True,
                   temperature: float = 0.0, epsilon: float = 0.0, head_values: bool = False,
-                  harvest: bool = False):
+                  harvest: bool = False, mesh: Mesh | None = None):
     """Returns a jitted `play(params, key, starts=None) -> Trajectory` for `batch` episodes.
 
     `starts` ([batch, max_moves] int32, -1 past each prefix) makes episodes start from the
@@ -134,6 +136,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
         for n-step targets); zeros otherwise, which spares a network call per move.
       harvest: record every search tree's nodes as `Trajectory.cells`, and every move from
         each episode's start as `Trajectory.children`.
+      mesh: split the episodes over this mesh's devices (`alphadev.devices`; `batch` must
+        divide by its size); None: wherever JAX puts them.
     """
 
     def choose(key, out, legal):
@@ -149,6 +153,8 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
 
     def play(params, key, starts):
         states = jax.vmap(game.from_moves)(starts)
+        if mesh is not None:  # every state's episode stays on one device; XLA partitions the rest to match
+            states = jax.lax.with_sharding_constraint(states, devices.sharded(mesh))
         children = child_cells(game, search, params, states) if harvest else None
 
         def move(states, key):
@@ -175,6 +181,7 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
         if starts is None:
             starts = empty
         chex.assert_shape(starts, (batch, game.max_moves))
-        return jitted(params, key, jnp.asarray(starts, jnp.int32))
+        starts = jnp.asarray(starts, jnp.int32)
+        return jitted(params, key, starts if mesh is None else devices.shard(starts, mesh))
 
     return play_from

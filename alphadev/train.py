@@ -39,6 +39,7 @@ import orbax.checkpoint as ocp
 
 import games
 import isa
+from alphadev import devices
 from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.config import TrainConfig
@@ -82,6 +83,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, out: str | Path, *, quiet: bool = False,
                  checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.config, self.quiet, self.checkpoint_seconds = config, quiet, checkpoint_seconds
+        self.mesh = devices.make_mesh()  # a batch the devices cannot split is refused before anything is written
+        devices.check_divides(self.mesh, selfplay_batch=config.selfplay_batch, **{"learner.batch": config.learner.batch})
         self.run = RunDir(out)
         self.run.claim(config.to_dict())
         self.game = games.make(config.game, **config.game_config)
@@ -92,12 +95,14 @@ class Trainer:
                              dirichlet_fraction=ablation.dirichlet_fraction)
         self.play = make_selfplay(self.game, self.search, config.selfplay_batch,
                                   temperature=ablation.temperature, epsilon=ablation.epsilon,
-                                  head_values=ablation.td_steps > 0, harvest=config.archive_width > 0)
+                                  head_values=ablation.td_steps > 0, harvest=config.archive_width > 0,
+                                  mesh=self.mesh)
         self.update, tx = make_update(self.net, config.net, config.learner)
         key = jax.random.PRNGKey(config.seed)
         params = N.init(self.net, self.observer, self.game, key)
-        self.state = dict(params=params, opt_state=tx.init(params), key=key,
-                          counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64))
+        # Replicated on every device, so that a restored checkpoint comes back the same way.
+        self.state = devices.replicate(dict(params=params, opt_state=tx.init(params), key=key,
+                                            counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64)), self.mesh)
         # counters: iteration, episodes, search expansions, moves
         self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer),
                              td_steps=ablation.td_steps, max_backup=ablation.max_backup, seed=config.seed)
@@ -227,7 +232,7 @@ class Trainer:
             return {k: float("nan") for k in ("loss", *LOSS_PARTS)}
         totals, parts = [], {k: [] for k in LOSS_PARTS}
         for _ in range(cfg.learner.steps_per_iteration):
-            batch = self.replay.sample(cfg.learner.batch, cfg.learner.unroll)
+            batch = devices.shard(self.replay.sample(cfg.learner.batch, cfg.learner.unroll), self.mesh)
             params, opt_state, loss, loss_parts = self.update(self.state["params"], self.state["opt_state"], batch)
             self.state.update(params=params, opt_state=opt_state)
             totals.append(float(loss))
@@ -348,11 +353,12 @@ class Trainer:
                            mean_items=round(float(np.mean(final.items)), 5),
                            best_items=round(float(np.max(final.items)), 5), solved=int(np.sum(final.correct)),
                            best_length=best_len, moves_per_s=round(rate, 1),
-                           archive=len(self.archive) if self.archive is not None else 0,
+                           archive=len(self.archive) if self.archive is not None else 0, devices=self.mesh.size,
                            **self._solved_from(final, starts), **self._extra_columns(losses, figures))
                 self.run.log(**row)
                 self.board.scalars(self.iteration, {k: v for k, v in row.items() if k != "iteration"})
-            self._print(f"[{cfg.game} {cfg.search.planner}] it {self.iteration} | {rate:,.0f} moves/s | "
+            on = f" x{self.mesh.size} {self.mesh.devices.flat[0].platform}" if self.mesh.size > 1 else ""
+            self._print(f"[{cfg.game} {cfg.search.planner}{on}] it {self.iteration} | {rate:,.0f} moves/s | "
                         f"best length {best_len or '-'} | best items {float(np.max(final.items)):.3f} | "
                         f"solved {int(np.sum(final.correct))}/{cfg.selfplay_batch} | loss {losses['loss']:.3f} | "
                         f"{f'archive {len(self.archive)} | ' if self.archive is not None else ''}"
