@@ -362,6 +362,9 @@ def main(argv=None) -> int:
     p.add_argument("--title")
     p.set_defaults(fn=plot)
     args = parser.parse_args(argv)
+    if args.command in ("train", "search", "bench", "verify"):
+        from alphadev import compile_cache
+        compile_cache.enable()
     try:
         for path in args.tasks:
             load_tasks(path)
