@@ -201,6 +201,10 @@ def train(args) -> int:
     a checkpoint after the current iteration and exit 130 and 143."""
     from pathlib import Path
 
+    from alphadev import distributed
+    # Before anything else touches JAX's backends.
+    distributed.initialize(coordinator=args.coordinator, num_processes=args.num_processes,
+                           process_id=args.process_id, from_environment=args.distributed)
     from alphadev.config import load_config, resume_config
     from alphadev.train import Interrupted, Trainer
     overrides = dict(seed=args.seed, minutes=args.minutes, planner=args.planner)
@@ -238,6 +242,8 @@ def search(args) -> int:
             raise ValueError("--set: the agent takes its settings from --config (see alphadev train)")
         args.planner, args.iterations = None, None
         return train(args)
+    if args.coordinator or args.num_processes or args.process_id is not None or args.distributed:
+        raise ValueError(f"--method {args.method} runs in one process; several processes train the agent only")
     from alphadev import baselines
     options = baselines.parse_options(args.method, args.set)
     out = args.out or f"runs/{args.game}-{args.method}-seed{args.seed or 0}"
@@ -298,6 +304,15 @@ def _count(least: int):
     return parse
 
 
+def _distributed_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("several processes (one per host; alphadev/distributed.py)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same for every process")
+    g.add_argument("--num-processes", type=_count(1), metavar="N")
+    g.add_argument("--process-id", type=_count(0), metavar="K", help="this process, 0..N-1 (0 writes the run)")
+    g.add_argument("--distributed", action="store_true",
+                   help="read the three from the environment a cluster scheduler sets (SLURM, Open MPI, TPU VM)")
+
+
 def main(argv=None) -> int:
     from alphadev.results import MIN_RANDOM_INPUTS
     parser = argparse.ArgumentParser(prog="alphadev", description="AlphaDev-style assembly superoptimizer")
@@ -314,6 +329,7 @@ def main(argv=None) -> int:
     p.add_argument("--planner", choices=["exact", "muzero"])
     p.add_argument("--config", help="a JSON config for a new run (default: the recipe and the game's shipped delta)")
     p.add_argument("--iterations", type=_count(0), help="stop after this many more iterations (0: resume and save only)")
+    _distributed_options(p)
     p.set_defaults(fn=train)
     p = sub.add_parser("search", help="a baseline search (A*, stochastic, beam, random) or the agent, in the same run format")
     p.add_argument("game")
@@ -324,6 +340,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="for --method agent: a JSON config, as for train")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a method's option (repeatable), e.g. --set width=256 for beam")
+    _distributed_options(p)
     p.set_defaults(fn=search)
     p = sub.add_parser("verify", help="verify a record or .s program on Unicorn and natively")
     p.add_argument("file")

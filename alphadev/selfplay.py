@@ -109,6 +109,14 @@ def make_prefix_values(game: games.Game, search: Search, chunk: int = 512):
     return value_of
 
 
+def local_rows(traj: Trajectory) -> Trajectory:
+    """This process's episodes of a trajectory played by several processes, as numpy (time-first
+    fields keep [T, B], the rest [B, ...])."""
+    time_first = {f: devices.local(getattr(traj, f), axis=1) for f in
+                  ("actions", "policy", "rewards", "latency_rewards", "valid", "values", "best_q", "cells")}
+    return traj.replace(**time_first, children=devices.local(traj.children), final=devices.local(traj.final))
+
+
 def best_root_q(tree) -> jax.Array:
     """[B] the largest Q (reward + discount x value) among the root's visited moves."""
     root = jnp.zeros(tree.node_visits.shape[0], jnp.int32)
@@ -137,8 +145,12 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
       harvest: record every search tree's nodes as `Trajectory.cells`, and every move from
         each episode's start as `Trajectory.children`.
       mesh: split the episodes over this mesh's devices (`alphadev.devices`; `batch` must
-        divide by its size); None: wherever JAX puts them.
+        divide by its size); None: wherever JAX puts them. With several processes, `batch` is
+        each process's share: every process calls `play` (a collective) with its own `starts`
+        and gets its own episodes back, as numpy.
     """
+    processes = jax.process_count() if mesh is not None else 1
+    total = batch * processes  # episodes in one call, over every process
 
     def choose(key, out, legal):
         if not explore or (temperature == 0 and epsilon == 0):
@@ -166,7 +178,7 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
             nxt = jax.vmap(game.step)(states, action)
             record = (action, out.action_weights,
                       nxt.rewards, nxt.latency_reward, ~states.terminated,
-                      search.head_values(params, states) if head_values else jnp.zeros((batch, 2)),
+                      search.head_values(params, states) if head_values else jnp.zeros((total, 2)),
                       best_root_q(out.search_tree), tree_cells(game, search, out.search_tree) if harvest else None)
             return nxt, record
 
@@ -181,7 +193,9 @@ def make_selfplay(game: games.Game, search: Search, batch: int, *, explore: bool
         if starts is None:
             starts = empty
         chex.assert_shape(starts, (batch, game.max_moves))
-        starts = jnp.asarray(starts, jnp.int32)
-        return jitted(params, key, starts if mesh is None else devices.shard(starts, mesh))
+        if mesh is None:
+            return jitted(params, key, jnp.asarray(starts, jnp.int32))
+        traj = jitted(params, key, devices.shard(np.asarray(starts, np.int32), mesh))
+        return traj if processes == 1 else local_rows(traj)
 
     return play_from

@@ -39,7 +39,7 @@ import orbax.checkpoint as ocp
 
 import games
 import isa
-from alphadev import devices
+from alphadev import devices, distributed
 from alphadev import networks as N
 from alphadev.archive import Archive
 from alphadev.config import TrainConfig
@@ -84,9 +84,14 @@ class Trainer:
                  checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.config, self.quiet, self.checkpoint_seconds = config, quiet, checkpoint_seconds
         self.mesh = devices.make_mesh()  # a batch the devices cannot split is refused before anything is written
-        devices.check_divides(self.mesh, selfplay_batch=config.selfplay_batch, **{"learner.batch": config.learner.batch})
+        # Each process splits its own share of a batch over its own devices.
+        devices.check_divides(jax.local_device_count(), selfplay_batch=config.selfplay_batch,
+                              **{"learner.batch": config.learner.batch})
+        self.primary, self.processes = distributed.is_primary(), jax.process_count()
+        self.quiet = quiet or not self.primary
         self.run = RunDir(out)
-        self.run.claim(config.to_dict())
+        if self.primary:
+            self.run.claim(config.to_dict())
         self.game = games.make(config.game, **config.game_config)
         self.net, self.observer = N.make(self.game, config.net)
         ablation = config.ablation
@@ -105,7 +110,8 @@ class Trainer:
                                             counters=np.zeros(4, np.int64), elapsed=np.zeros(1, np.float64)), self.mesh)
         # counters: iteration, episodes, search expansions, moves
         self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer),
-                             td_steps=ablation.td_steps, max_backup=ablation.max_backup, seed=config.seed)
+                             td_steps=ablation.td_steps, max_backup=ablation.max_backup,
+                             seed=distributed.process_seed(config.seed))
         # Orbax writes a step in a temporary directory and renames it when whole; a kill leaves the
         # temporary one, removed here.
         options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True, cleanup_tmp_directories=True)
@@ -113,10 +119,11 @@ class Trainer:
         self.archive, self.prefix_values = None, make_prefix_values(self.game, self.search)
         if config.archive_width:
             self.archive = Archive(config.archive_width, self.game.max_moves,
-                                   value_weight=config.archive_value_weight, seed=config.seed)
+                                   value_weight=config.archive_value_weight, seed=distributed.process_seed(config.seed))
         self.archive_path, self.replay_path = Path(out) / "archive.npz", Path(out) / "replay.npz"
         self.best = self.run.best()
-        write_whole(Path(out) / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        if self.primary:
+            write_whole(Path(out) / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         self._saved_at, self._signal, self._mca_warned = time.time(), None, False
         self.probe = Probe(self.game, self.net, self.observer, config.net, seed=config.seed)
         self.greedy = make_greedy(self.game, self.net, self.observer)
@@ -152,18 +159,19 @@ class Trainer:
         if failures:
             warn(f"{self.ckpt.directory}/{steps[0]} does not restore ({failures[0]}); resuming from step {step} "
                  f"and deleting step{'s' * (len(failures) > 1)} {', '.join(map(str, steps[: len(failures)]))}")
-        if self.archive is not None and self.archive_path.exists():
+        if self.archive is not None and self.archive_path.exists() and self.primary:
             self.archive.load(self.archive_path)
-        if self.replay_path.exists():
+        if self.replay_path.exists() and self.primary:
             self.replay.load(self.replay_path)
         return True
 
     def save(self) -> None:
         if self.ckpt.latest_step() == self.iteration:
             return  # saved at this iteration already
-        if self.archive is not None:
+        if self.archive is not None and self.primary:
             self.archive.save(self.archive_path)
-        self.replay.save(self.replay_path)
+        if self.primary:
+            self.replay.save(self.replay_path)
         self.ckpt.save(self.iteration, args=ocp.args.StandardSave(self.state), force=True)
         self.ckpt.wait_until_finished()
         self._saved_at = time.time()
@@ -178,7 +186,9 @@ class Trainer:
         return self.best is None or length < self.best.length
 
     def _consider(self, traj) -> None:
-        final = jax.device_get(traj.final)
+        final = devices.gather(traj.final)  # every process's episodes: the primary records them
+        if not self.primary:
+            return
         order = np.argsort(np.asarray(final.length))
         for b in order:
             if not final.correct[b] or not self._better(int(final.length[b])):
@@ -246,11 +256,11 @@ class Trainer:
 
     def _diagnose(self, traj) -> dict[str, float]:
         """The network on held-out positions of the fresh trajectory (diagnostics.Probe)."""
-        return self.probe(self.state["params"], traj)
+        return self.probe(self._host_params(), traj)
 
     def _greedy(self) -> dict[str, float]:
         """The policy alone from the empty program, after this iteration's learning."""
-        result = self.greedy(self.state["params"])
+        result = self.greedy(self._host_params())
         return {"greedy_correct": float(result.correct), "greedy_items": result.items,
                 "greedy_length": float(result.length)}
 
@@ -270,6 +280,24 @@ class Trainer:
             out.update({k: round(figures.get(k, float("nan")), 5) for k in self.diagnostic_names})
         return out
 
+    def _stop(self, elapsed: float, ran: int, max_iterations: Optional[int]) -> bool:
+        """Whether to stop before another iteration: the target, the time, a signal, or the
+        iteration count. Processes stop together when any of them would (the primary alone
+        knows the target is reached; a lone process left in a collective would wait forever)."""
+        stop = (self.done() or elapsed >= self.config.minutes * 60 or self._signal is not None
+                or (max_iterations is not None and ran >= max_iterations))
+        if self.processes == 1:
+            return stop
+        from jax.experimental import multihost_utils
+        return bool(np.any(multihost_utils.process_allgather(np.int32(stop))))
+
+    def _host_params(self):
+        """The parameters for computations of this process alone (diagnostics, the archive's
+        re-ranking): on the device arrays with several processes, any jitted call would be a
+        collective every process must join."""
+        params = self.state["params"]
+        return params if self.processes == 1 else jax.device_get(params)
+
     def done(self) -> bool:
         target = self.config.target_length
         return bool(target and self.best is not None and self.best.length <= target)
@@ -281,7 +309,8 @@ class Trainer:
         Raises:
           Interrupted: SIGINT or SIGTERM came; the iteration it came in was finished and saved.
         """
-        self.run.claim(self.config.to_dict())  # again, where an earlier train() released it
+        if self.primary:
+            self.run.claim(self.config.to_dict())  # again, where an earlier train() released it
         handlers = self._catch_signals()
         try:
             best = self._train(max_iterations)
@@ -315,17 +344,16 @@ class Trainer:
     def _train(self, max_iterations: Optional[int]) -> Optional[Record]:
         cfg = self.config
         resumed = self.restore()
-        dropped = self.run.truncate_metrics(self.iteration)  # rows logged after the checkpoint come again
+        dropped = self.run.truncate_metrics(self.iteration) if self.primary else 0  # logged again
         later = f"; {dropped} metrics rows logged after it are logged again" if dropped else ""
         self._print(f"resumed {self.run.path} at iteration {self.iteration}{later}" if resumed else
                     f"started {self.run.path}", line=True)
-        self.board = Board(self.run.path / "tensorboard", first_step=self.iteration + 1)
+        if self.primary:
+            self.board = Board(self.run.path / "tensorboard", first_step=self.iteration + 1)
         start, before = time.time(), float(self.state["elapsed"][0])
         self._saved_at = start
         ran = 0
-        while not self.done() and before + time.time() - start < cfg.minutes * 60 and self._signal is None:
-            if max_iterations is not None and ran >= max_iterations:
-                break
+        while not self._stop(before + time.time() - start, ran, max_iterations):
             t0 = time.time()
             key, play_key = jax.random.split(self.state["key"])
             starts = self._starts()
@@ -338,7 +366,8 @@ class Trainer:
             figures = self._diagnose(traj) if self._diagnosing() else {}  # before the learner sees traj
             losses = self._learn()
             moves = int(np.asarray(traj.valid).sum())
-            counters = self.state["counters"] + np.array([1, cfg.selfplay_batch, moves * cfg.search.simulations, moves])
+            episodes = cfg.selfplay_batch * self.processes  # moves: this process's (each counts its own)
+            counters = self.state["counters"] + np.array([1, episodes, moves * cfg.search.simulations, moves])
             elapsed = before + time.time() - start
             self.state.update(key=key, counters=counters, elapsed=np.array([elapsed]))
             ran += 1
@@ -347,7 +376,7 @@ class Trainer:
             best_len = self.best.length if self.best else 0
             if figures:
                 figures.update(self._greedy())
-            if self.iteration % cfg.log_every == 0:
+            if self.iteration % cfg.log_every == 0 and self.primary:
                 row = dict(iteration=self.iteration, episodes=int(counters[1]), expansions=int(counters[2]),
                            elapsed_s=round(elapsed, 2), loss=round(losses["loss"], 5),
                            mean_items=round(float(np.mean(final.items)), 5),
@@ -365,7 +394,7 @@ class Trainer:
                         f"{elapsed:,.0f} s")
             rerank = cfg.ablation.archive_rerank_every
             if self.archive is not None and rerank and self.iteration % rerank == 0:
-                self.archive.rerank(lambda moves: self.prefix_values(self.state["params"], moves))
+                self.archive.rerank(lambda moves: self.prefix_values(self._host_params(), moves))
             if self.iteration % cfg.checkpoint_every == 0 or time.time() - self._saved_at >= self.checkpoint_seconds:
                 self.save()
         self.save()
