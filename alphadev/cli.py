@@ -195,17 +195,8 @@ def _bench_inputs(args) -> tuple[str, list[str]]:
 
 def _alphadev_kernels(path: str, game: str, n_random: int) -> list:
     """AlphaDev's kernels for `game` from `path`, each verified; one line for each one skipped."""
-    from alphadev.inline_asm import task_kernels
-    from alphadev.verify import verify
-    programs, problems = task_kernels(path, game)
-    kept = []
-    for name, program in programs:
-        print(f"verifying {name} from {path} on {n_random:,} random inputs", flush=True)
-        found = verify(program, game, n_random=n_random)
-        if found.passed:
-            kept.append((f"{name} ({len(program)})", program))
-        else:
-            problems.append(f"{name}: fails verification: {found.first_failure}")
+    from alphadev.inline_asm import verified_kernels
+    kept, problems = verified_kernels(path, game, n_random=n_random, progress=lambda line: print(line, flush=True))
     for problem in problems:
         print(f"skipped {problem}")
     return kept

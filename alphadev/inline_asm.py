@@ -24,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import games
 import isa
 from isa.model import COND_ALIASES, MNEMONICS
 
-__all__ = ["InlineKernel", "read_kernels", "to_program", "task_kernels"]
+__all__ = ["InlineKernel", "read_kernels", "to_intel", "to_program", "task_kernels", "verified_kernels"]
 
 _FUNCTION = re.compile(r"\bvoid\s+(\w+)\s*\(([^)]*)\)\s*\{\s*(?:asm|__asm__)\s*(?:volatile|__volatile__)?\s*\(")
 _STRING = re.compile(r'\s*"((?:[^"\\]|\\.)*)"')
@@ -183,3 +183,28 @@ def task_kernels(path: str | Path, game: str) -> tuple[list[tuple[str, isa.Progr
         except (ValueError, isa.ProgramError) as e:
             problems.append(str(e))
     return programs, problems
+
+
+def verified_kernels(path: str | Path, game: str, *, n_random: int,
+                     progress: Optional[Callable[[str], None]] = None) -> tuple[list[tuple[str, isa.Program]], list[str]]:
+    """The kernels of the file at `path` for `game` that convert and pass `alphadev.verify`.
+
+    Args:
+      n_random: random inputs each is verified on. progress: called with a line before each.
+    Returns:
+      ([("Name (length)", program)], [one line per kernel skipped: not converted or not verified]).
+    Raises:
+      OSError, ValueError: as `task_kernels`.
+    """
+    from alphadev.verify import verify
+    programs, problems = task_kernels(path, game)
+    kept = []
+    for name, program in programs:
+        if progress:
+            progress(f"verifying {name} from {path} on {n_random:,} random inputs")
+        found = verify(program, game, n_random=n_random)
+        if found.passed:
+            kept.append((f"{name} ({len(program)})", program))
+        else:
+            problems.append(f"{name}: fails verification: {found.first_failure}")
+    return kept, problems
