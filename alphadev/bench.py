@@ -86,6 +86,7 @@ class Report:
       overhead: per mode, the empty kernel's cycles per call (subtracted from every figure).
       modes: per mode, one `Row` per kernel.
       warnings: figures below their bounds, one line each.
+      bounds_note: where the bounds come from, or why there are none.
     """
     game: str
     pool: int
@@ -97,6 +98,7 @@ class Report:
     overhead: dict
     modes: dict
     warnings: list
+    bounds_note: str = ""
 
 
 HARNESS_C = r"""
@@ -345,6 +347,17 @@ def _parse(out: str, n: int, reps: int) -> tuple[str, np.ndarray, dict]:
     return lines[0], add, passes
 
 
+def _bounds_note(mcpu: str) -> str:
+    """Where the figures' bounds come from, or why there are none; a bad CPU name is an error."""
+    try:
+        isa.latency.mca(isa.parse("mov eax, 1"), mcpu)
+    except isa.latency.McaUnavailable as e:
+        return f"no bounds: {e}"
+    except ValueError as e:
+        raise ValueError(f"--mcpu {mcpu}: {e}") from None
+    return f"bounds: llvm-mca -mcpu={mcpu}, straight-line kernels"
+
+
 def _bound(kernel: Kernel, mode: str, sig: games.Signature, mcpu: str) -> Optional[float]:
     if kernel.program is None:
         return None
@@ -382,6 +395,7 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, alphadev: 
                + [Kernel(c.label, "c", c_body=c.body) for c in task.c_references])
     if not any(k.program is not None for k in kernels):
         raise ValueError(f"no native benchmark for {game}: no reference and no program to time")
+    bounds_note = _bounds_note(mcpu)
     data, words = _pool(task, pool, seed)
     with tempfile.TemporaryDirectory() as tmp:
         exe = build(Path(tmp), task, kernels, pool=pool, words=words)
@@ -391,7 +405,7 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, alphadev: 
     ticks_per_cycle = add / ADD_CHAIN if unit == "tsc" else np.ones(reps)
     report = Report(game, pool, reps, unit, counter_line.split(" ", 2)[2] if unit == "tsc" else "",
                     float(np.median(ticks_per_cycle)) if unit == "tsc" else None,
-                    float(np.median(add / ticks_per_cycle / ADD_CHAIN)), {}, {}, [])
+                    float(np.median(add / ticks_per_cycle / ADD_CHAIN)), {}, {}, [], bounds_note)
     for mode in MODES:
         cycles = passes[mode] / ticks_per_cycle / pool  # [kernels + 1, reps] per call
         report.overhead[mode] = float(np.median(cycles[0]))
@@ -405,23 +419,24 @@ def bench(game: str, programs: list[tuple[str, isa.Program]] = (), *, alphadev: 
             row.ratio = row.median / rows[0].median
             if first_alphadev is not None:
                 row.alphadev_ratio = row.median / first_alphadev.median
-            floor = 0.0 if row.bound is None else row.bound
-            if row.median <= floor:
-                what = f"its bound {row.bound:.2f} (llvm-mca -mcpu={mcpu})" if row.bound else "the empty call"
-                report.warnings.append(f"!!! WARNING: {row.name}: {mode} {row.median:.2f} cycles/call is not above "
-                                       f"{what}: this figure cannot be trusted")
+            if row.bound is not None and row.median < row.bound:
+                report.warnings.append(f"!!! WARNING: {row.name}: {mode} {row.median:.2f} cycles/call is below its "
+                                       f"bound {row.bound:.2f} (llvm-mca -mcpu={mcpu}): this figure cannot be trusted")
+            elif row.median <= 0:
+                report.warnings.append(f"!!! WARNING: {row.name}: {mode} {row.median:.2f} cycles/call is no slower "
+                                       "than the empty call: this figure cannot be trusted")
         report.modes[mode] = rows
     return report
 
 
 def _table(rows: list[Row]) -> list[str]:
     alphadev = any(r.kind == "alphadev" for r in rows)
-    head = f"{'kernel':<38}{'length':>7}{'cycles':>9}{'p10-p90':>14}{'bound':>7}{'vs ref':>9}"
+    head = f"{'kernel':<46}{'length':>7}{'cycles':>9}{'p10-p90':>14}{'bound':>7}{'vs ref':>9}"
     lines = [head + (f"{'vs AlphaDev':>13}" if alphadev else "")]
     for r in rows:
         length = "" if r.length is None else str(r.length)
         bound = "" if r.bound is None else f"{r.bound:.1f}"
-        line = (f"{r.name[:37]:<38}{length:>7}{r.median:>9.2f}{f'{r.p10:.2f}-{r.p90:.2f}':>14}{bound:>7}"
+        line = (f"{r.name[:45]:<46}{length:>7}{r.median:>9.2f}{f'{r.p10:.2f}-{r.p90:.2f}':>14}{bound:>7}"
                 f"{r.ratio:>8.2f}x")
         lines.append(line + (f"{r.alphadev_ratio:>12.2f}x" if alphadev else ""))
     return lines
@@ -435,7 +450,8 @@ def report_text(report: Report) -> str:
         unit = (f"core cycles from TSC ticks (no cycle counter: {report.counter_note});\n"
                 f"      1 cycle = {report.ticks_per_cycle:.3f} ticks, measured by a dependent add chain")
     lines = [f"{report.game}: {report.pool:,} random inputs per pass, median of {report.reps} interleaved passes",
-             f"unit: {unit}; it reads {report.add_cycles:.2f} cycles per add (1 expected)"]
+             f"unit: {unit}; it reads {report.add_cycles:.2f} cycles per add (1 expected)",
+             report.bounds_note]
     captions = {"throughput": "throughput: independent calls, cycles per call",
                 "latency": "latency: each call's inputs depend on all of the previous call's outputs, cycles per call"}
     for mode in MODES:

@@ -203,6 +203,8 @@ def _alphadev_kernels(path: str, game: str, n_random: int) -> list:
 
 
 def bench(args) -> int:
+    from pathlib import Path
+
     from alphadev.bench import MIN_REPS, bench as run_bench, report_text
     from alphadev.results import RecordError
     if args.reps < MIN_REPS:
@@ -215,7 +217,10 @@ def bench(args) -> int:
     for path, r in records:  # they run natively with no checks: a faulting one would kill the harness
         if problem := r.untrusted(min_random=args.min_random):
             raise RecordError(f"{path}: refusing to time it: {problem}")
-    programs = [(f"{r.source or 'record'} ({r.length})", r.program) for _, r in records]
+    labels = [r.source or "record" for _, r in records]
+    if len(set(labels)) < len(labels):  # records of one source: told apart by where they are
+        labels = [f"{Path(path).parent.name}/{Path(path).name}".lstrip("/") for path, _ in records]
+    programs = [(f"{label} ({r.length})", r.program) for label, (_, r) in zip(labels, records)]
     alphadev = _alphadev_kernels(args.alphadev, game, args.min_random) if args.alphadev else []
     report = run_bench(game, programs, alphadev=alphadev, reps=args.reps, counter=args.counter == "auto",
                        mcpu=args.mcpu)

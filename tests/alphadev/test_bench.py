@@ -1,5 +1,6 @@
 """bench: the harness's timing loops, its two modes and unit, the bounds each figure is checked
 against, and AlphaDev-format kernels read, verified and timed beside the references."""
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -12,6 +13,8 @@ from alphadev import bench as bench_module
 from alphadev import cli
 from alphadev.bench import Kernel, bench, build
 from alphadev.bounds import Bounds, bounds
+from alphadev.results import Record
+from alphadev.verify import verify
 from alphadev.inline_asm import InlineKernel, read_kernels, task_kernels, to_intel, to_program
 
 KERNELS = Path(__file__).parent / "inline_asm_kernels.cc"
@@ -57,6 +60,7 @@ def test_critical_path_and_micro_ops_of_the_sort3_network():
 def test_both_modes_in_cycles_with_the_units_ratio():
     report = bench("sort3", pool=512, reps=5, counter=False)
     assert report.counter == "tsc" and report.counter_note == "not asked for"
+    assert report.bounds_note == "bounds: llvm-mca -mcpu=skylake, straight-line kernels"
     assert report.ticks_per_cycle > 0 and 0.8 < report.add_cycles < 1.25
     auto = bench("sort3", pool=512, reps=5)  # the cycle counter where this machine has one
     assert auto.counter in ("cycles", "tsc") and 0.8 < auto.add_cycles < 1.25
@@ -106,18 +110,27 @@ def test_att_operands_suffixes_and_local_labels():
         to_program(two[0], games.task("sort3").signature)
 
 
-def test_bench_alphadev_verifies_converts_and_times_beside_the_references(tmp_path, capsys):
-    assert cli.main(["bench", "sort3", "--alphadev", str(KERNELS), "--reps", "5", "--min-random", "500"]) == 0
+def test_bench_alphadev_verifies_converts_and_times_beside_the_references_and_records(tmp_path, capsys):
+    records = []
+    for run in ("a", "b"):  # two records of one source: told apart by their directories
+        (tmp_path / run).mkdir()
+        record = Record.of("sort3", SORT3, source="alphadev train (exact)")
+        record.verification = dataclasses.asdict(verify(SORT3, "sort3", n_random=500))
+        records.append(str(record.save(tmp_path / run / "best.json")))
+    argv = ["bench", "sort3", *records, "--alphadev", str(KERNELS), "--reps", "5", "--min-random", "500"]
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "skipped Sort3Exchange: 'xchg %%eax, %%ecx': instruction 'xchg' is outside the supported subset" in out
     assert "skipped Sort3Broken: fails verification: unicorn: input" in out
     for mode in ("throughput", "latency"):
         table = out.split(f"\n{mode}: ")[1].split("\n\n")[0].splitlines()
-        assert table[1].split()[-1] == "vs AlphaDev" or "vs AlphaDev" in table[1]
-        names = [row[:38].strip() for row in table[2:]]
-        assert names == ["human reference (cmov network)", "Sort3Network (18)", "C network (gcc -O3)"]
-        alphadev_row = table[3].split()
-        assert alphadev_row[-1] == "1.00x"  # AlphaDev's own ratio to itself
+        assert table[1].split()[-3:] == ["ref", "vs", "AlphaDev"]
+        names = [row[:46].strip() for row in table[2:]]
+        assert names == ["human reference (cmov network)", "Sort3Network (18)", "a/best.json (18)", "b/best.json (18)",
+                         "C network (gcc -O3)"]
+        for row in table[2:]:  # every kernel's ratio to the first reference and to AlphaDev's
+            assert re.fullmatch(r".* \d+\.\d\dx +\d+\.\d\dx", row), row
+        assert table[3].split()[-1] == "1.00x"  # AlphaDev's own ratio to itself
 
 
 def test_bench_alphadev_problems_are_one_line(tmp_path, capsys):
@@ -130,3 +143,5 @@ def test_bench_alphadev_problems_are_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and f"{KERNELS}: no kernel for sort4" in err
     assert cli.main(["bench", "sort3", "sort4"]) == 2
     assert "two games given: sort3 and sort4" in capsys.readouterr().err
+    assert cli.main(["bench", "sort3", "--mcpu", "pentium9"]) == 2
+    assert capsys.readouterr().err.startswith("alphadev bench: --mcpu pentium9: llvm-mca failed")
