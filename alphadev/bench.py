@@ -169,7 +169,8 @@ static const char *open_counter(void) {
     a.exclude_kernel = 1;
     a.exclude_hv = 1;
     int fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
-    if (fd < 0) return strerror(errno);
+    static char why[160];
+    if (fd < 0) { snprintf(why, sizeof why, "perf_event_open: %%s", strerror(errno)); return why; }
     counter = fd;
     uint64_t spent = pass_add_chain();
     if (spent < %(add_chain)d / 2) {  /* a counter that does not count */
