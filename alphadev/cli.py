@@ -174,24 +174,57 @@ def show(args) -> int:
     return 0
 
 
+def _bench_inputs(args) -> tuple[str, list[str]]:
+    """(the game, the record paths) of `bench`'s arguments: a registered game's name (that is
+    no file) names the game, anything else is a record."""
+    from pathlib import Path
+
+    import games
+    game, paths = args.game, []
+    for item in args.inputs:
+        if item in games.names() and not Path(item).exists():
+            if game not in (None, item):
+                raise ValueError(f"two games given: {game} and {item}")
+            game = item
+        else:
+            paths.append(item)
+    if game is None and not paths:
+        raise ValueError("give a game, records or --game")
+    return game, paths
+
+
+def _alphadev_kernels(path: str, game: str, n_random: int) -> list:
+    """AlphaDev's kernels for `game` from `path`, each verified; one line for each one skipped."""
+    from alphadev.inline_asm import verified_kernels
+    kept, problems = verified_kernels(path, game, n_random=n_random, progress=lambda line: print(line, flush=True))
+    for problem in problems:
+        print(f"skipped {problem}")
+    return kept
+
+
 def bench(args) -> int:
-    from alphadev.bench import MIN_REPS, bench as run_bench, table
+    from pathlib import Path
+
+    from alphadev.bench import MIN_REPS, bench as run_bench, report_text
     from alphadev.results import RecordError
     if args.reps < MIN_REPS:
         raise ValueError(f"--reps {args.reps}: at least {MIN_REPS} passes are needed for a median and a spread")
-    records = [(path, _load(path, args.game)) for path in args.records]
-    game = args.game or (records[0][1].game if records else None)
-    if game is None:
-        raise ValueError("give records or --game")
+    game, paths = _bench_inputs(args)
+    records = [(path, _load(path, game)) for path in paths]
+    game = game or records[0][1].game
     if any(r.game != game for _, r in records):
         raise RecordError("the records are for different games: " + ", ".join(f"{p} ({r.game})" for p, r in records))
     for path, r in records:  # they run natively with no checks: a faulting one would kill the harness
         if problem := r.untrusted(min_random=args.min_random):
             raise RecordError(f"{path}: refusing to time it: {problem}")
-    programs = [(f"{r.source or 'record'} ({r.length})", r.program) for _, r in records]
-    rows = run_bench(game, programs, reps=args.reps)
-    print(f"{game}: latency per call natively, TSC ticks, median of {args.reps} passes over 16,384 random inputs")
-    print(table(rows))
+    labels = [r.source or "record" for _, r in records]
+    if len(set(labels)) < len(labels):  # records of one source: told apart by where they are
+        labels = [f"{Path(path).parent.name}/{Path(path).name}".lstrip("/") for path, _ in records]
+    programs = [(f"{label} ({r.length})", r.program) for label, (_, r) in zip(labels, records)]
+    alphadev = _alphadev_kernels(args.alphadev, game, args.min_random) if args.alphadev else []
+    report = run_bench(game, programs, alphadev=alphadev, reps=args.reps, counter=args.counter == "auto",
+                       mcpu=args.mcpu)
+    print(report_text(report))
     return 0
 
 
@@ -366,12 +399,19 @@ def main(argv=None) -> int:
     p.add_argument("--min-random", type=_count(0), default=MIN_RANDOM_INPUTS, metavar="N",
                    help=f"the least random inputs a verification must have run (default {MIN_RANDOM_INPUTS})")
     p.set_defaults(fn=show)
-    p = sub.add_parser("bench", help="time records natively against the human reference and gcc -O3 C")
-    p.add_argument("records", nargs="*")
+    p = sub.add_parser("bench", help="time records natively, in throughput and latency, against the human "
+                       "references, AlphaDev's kernels and gcc -O3 C")
+    p.add_argument("inputs", nargs="*", metavar="GAME|RECORD", help="a game's name and/or records to time")
     p.add_argument("--game")
-    p.add_argument("--reps", type=int, default=21, help="passes per kernel (default 21, at least 5)")
+    p.add_argument("--alphadev", metavar="FILE", help="AlphaDev's released sort_functions_test.cc (or a file "
+                   "in its format): its kernels for the game, verified, are timed too")
+    p.add_argument("--reps", type=int, default=21, help="passes per kernel and mode (default 21, at least 5)")
     p.add_argument("--min-random", type=_count(0), default=MIN_RANDOM_INPUTS, metavar="N",
-                   help=f"the least random inputs the verification must have run (default {MIN_RANDOM_INPUTS})")
+                   help=f"the least random inputs a record's verification must have run, and those AlphaDev's "
+                   f"kernels are verified on (default {MIN_RANDOM_INPUTS})")
+    p.add_argument("--counter", choices=("auto", "tsc"), default="auto",
+                   help="auto: the core-cycle counter where it can be read, else the TSC (default); tsc: the TSC")
+    p.add_argument("--mcpu", default="skylake", help="llvm-mca's CPU model for the figures' bounds (default skylake)")
     p.set_defaults(fn=bench)
     p = sub.add_parser("plot", help="draw best length and correctness against time for run directories")
     p.add_argument("runs", nargs="+", metavar="RUN")

@@ -17,7 +17,8 @@ from isa.model import Program
 from isa.syntax import to_text
 from isa.types import Inputs
 
-__all__ = ["McaUnavailable", "McaReport", "instruction_count", "instructions_executed", "mca", "cycles"]
+__all__ = ["McaUnavailable", "McaReport", "McaSchedule", "instruction_count", "instructions_executed", "mca",
+           "schedule", "cycles"]
 
 
 class McaUnavailable(RuntimeError):
@@ -83,3 +84,41 @@ def mca(program: Program, mcpu: str = "skylake") -> McaReport:
 def cycles(program: Program, mcpu: str = "skylake") -> int:
     """llvm-mca's total cycles for one call of the program."""
     return mca(program, mcpu).cycles
+
+
+@dataclasses.dataclass(frozen=True)
+class McaSchedule:
+    """llvm-mca's scheduling model of a CPU, per instruction of a program.
+
+    Attributes:
+      dispatch_width: micro-ops the model dispatches per cycle.
+      uops: [N] micro-ops of each instruction. latencies: [N] cycles from its operands to its
+        result (a load's included).
+      load_latency: cycles of a plain 32-bit load from the L1 cache, in the same model.
+      mcpu: the CPU model used.
+    """
+    dispatch_width: int
+    uops: tuple[int, ...]
+    latencies: tuple[int, ...]
+    load_latency: int
+    mcpu: str
+
+
+@functools.lru_cache(maxsize=1024)
+def schedule(program: Program, mcpu: str = "skylake") -> McaSchedule:
+    """llvm-mca's instruction info for each instruction of `program` (labels and jumps included).
+
+    Raises:
+      McaUnavailable: without llvm-mca. ValueError: when llvm-mca rejects the program or CPU.
+    """
+    probe = "mov eax, dword ptr [rdi]\n"  # one load more, for the model's L1 load latency
+    text = ".intel_syntax noprefix\n" + to_text(program) + probe
+    run = subprocess.run([_mca_binary(), f"-mcpu={mcpu}", "-iterations=1", "-instruction-info",
+                          "-mtriple=x86_64-unknown-linux-gnu"], input=text, capture_output=True, text=True)
+    if run.returncode:
+        raise ValueError(f"llvm-mca failed for -mcpu={mcpu}: {run.stderr.strip().splitlines()[-1]}")
+    width = int(re.search(r"^Dispatch Width:\s+(\d+)", run.stdout, re.M).group(1))
+    table = run.stdout.split("Instructions:\n", 1)[1]
+    rows = [line.split() for line in table.splitlines()[:len(program) + 1]]  # [#uOps, Latency, ...]
+    uops, latencies = [int(r[0]) for r in rows], [int(r[1]) for r in rows]
+    return McaSchedule(width, tuple(uops[:-1]), tuple(latencies[:-1]), latencies[-1], mcpu)
