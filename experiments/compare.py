@@ -8,13 +8,14 @@ off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun deletes it first: b
 resume). `agent` is `alphadev train` with the shipped config; `frozen` the same with
 `ablation.frozen_network` (the network as initialised). Then, with no search running, each
 run's best program is verified (Unicorn and natively, `--random` inputs beyond the task's) and
-timed natively in one `alphadev.bench` run per game beside the task's references; its ratio is
-to the first reference.
+timed natively in one `alphadev.bench` run per game beside the task's references (and
+AlphaDev's kernels, given their file).
 
 Columns: game, method, seed, seconds to the first correct program, seconds to the target
 length, best length, programs or states explored (episodes for the agent; children stepped,
-programs proposed or episodes for the baselines), native latency ratio. A time missing ('-')
-was not reached. Writes OUT/GAME.png: best length against time, one line per run.
+programs proposed or episodes for the baselines), and the native throughput and latency ratios
+to the first reference, or to AlphaDev's kernel with `--alphadev FILE` (nan: not timed). A time
+missing ('-') was not reached. Writes OUT/GAME.png: best length against time, one line per run.
 """
 from __future__ import annotations
 
@@ -68,29 +69,32 @@ def summary(out: Path, target: int) -> dict:
     return dict(first=first, target=at_target, best=best, explored=int(explored), curve=pairs)
 
 
-def native_ratios(game: str, runs: dict, n_random: int) -> dict:
-    """{run name: native latency ratio to the first reference}, for verified best programs."""
-    from alphadev.bench import BenchError, bench, table
+def native_ratios(game: str, runs: dict, n_random: int, alphadev_file: str | None) -> dict:
+    """{run name: (throughput ratio, latency ratio)} of verified best programs natively, to
+    AlphaDev's kernel where `alphadev_file` gives one for the game, else to the first reference."""
+    from alphadev.bench import BenchError, bench, report_text
+    from alphadev.inline_asm import verified_kernels
     from alphadev.verify import verify
+    theirs = verified_kernels(alphadev_file, game, n_random=n_random)[0] if alphadev_file else []
     programs = []
     for name, s in runs.items():
         if s["best"] is None:
             continue
         check = verify(s["best"].program, game, n_random=n_random)
-        if check.unicorn and check.native:
+        if check.passed:
             programs.append((name, s["best"].program))
         else:
             print(f"{name}: not timed, verification failed: {check.first_failure}")
     if not programs:
         return {}
     try:
-        rows = bench(game, programs)
+        report = bench(game, programs, alphadev=theirs)
     except BenchError as e:
         print(f"{game}: no native figures: {e}")
         return {}
-    print(f"\n{game}: native latency (alphadev.bench)")
-    print(table(rows))
-    return {r.name: r.ratio for r in rows}
+    print(f"\n{report_text(report)}")
+    ratio = lambda r: r.alphadev_ratio if theirs else r.ratio
+    return {r.name: (ratio(r), ratio(l)) for r, l in zip(report.modes["throughput"], report.modes["latency"])}
 
 
 def plot(game: str, runs: dict, path: Path) -> None:
@@ -123,6 +127,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, one pinned process each")
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--random", type=int, default=100_000, help="random inputs when verifying each best")
+    parser.add_argument("--alphadev", metavar="FILE", help="DeepMind's sort_functions_test.cc: native ratios to "
+                        "AlphaDev's kernels (as alphadev bench --alphadev)")
     args = parser.parse_args()
     import games
     game_names, methods = args.games.split(","), args.methods.split(",")
@@ -143,15 +149,17 @@ def main() -> None:
     for g in game_names:
         target = games.make(g).task.target_length or 0
         runs = {f"{m} seed {s}": summary(root / f"{g}-{m}-seed{s}", target) for m in methods for s in seeds}
-        ratios = native_ratios(g, runs, args.random)
+        ratios = native_ratios(g, runs, args.random, args.alphadev)
         plot(g, runs, root / f"{g}.png")
         for name, s in runs.items():
             m, _, seed = name.split(" ")
             fmt = lambda t: f"{t:.1f}" if t is not None else "-"
             rows.append((g, m, seed, fmt(s["first"]), fmt(s["target"]), s["best"].length if s["best"] else "-",
-                         s["explored"], f"{ratios[name]:.3f}" if name in ratios else "-"))
-    print("\n| game | method | seed | s to first correct | s to target | best length | explored | native ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+                         s["explored"], *(f"{x:.3f}" for x in ratios.get(name, (float("nan"),) * 2))))
+    against = "AlphaDev's" if args.alphadev else "reference"
+    print(f"\n| game | method | seed | s to first correct | s to target | best length | explored | "
+          f"throughput vs {against} | latency vs {against} |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(str(x) for x in r) + " |")
     print(f"\nplots: {', '.join(str(root / f'{g}.png') for g in game_names)}")
