@@ -93,3 +93,18 @@ def test_bad_process_options_are_one_line(tmp_path, capsys, argv, message):
     assert main(["train", "sort2", "--out", str(tmp_path / "r"), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("game", ["sort4", "sort5", "varsort3"])
+def test_the_accelerator_config_loads_over_every_shipped_game_config(game):
+    config = load_config(game, str(ROOT / "experiments/launch/gpu.json"))
+    assert config.selfplay_batch > load_config(game).selfplay_batch and config.net.dim > load_config(game).net.dim
+    devices.check_divides(8, selfplay_batch=config.selfplay_batch, **{"learner.batch": config.learner.batch})
+
+
+def test_the_launch_scripts_parse():
+    scripts = [*sorted((ROOT / "experiments/launch").glob("*.s*")), ROOT / "experiments/device_check.sh"]
+    assert len(scripts) == 4
+    for script in scripts:
+        run = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert run.returncode == 0, f"{script}: {run.stderr}"
