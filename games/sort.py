@@ -268,6 +268,65 @@ VARSORT3_BRANCHY = isa.parse("""
 .end:
 """)
 
+# Insertion, as AlphaDev's varsort4 does: sort the first two, and while the count allows, load
+# the next value and insert it by compare-swaps down the sorted prefix; each count's path then
+# stores only the slots it holds (the labels fall through to the stores below them).
+VARSORT4_BRANCHY = isa.parse("""
+    cmp dword ptr [rdi], 2
+    jl .end
+    mov eax, dword ptr [rdi+4]
+    mov ecx, dword ptr [rdi+8]
+    mov edx, eax
+    cmp eax, ecx
+    cmovg eax, ecx
+    cmovg ecx, edx
+    cmp dword ptr [rdi], 3
+    jl .two
+    mov esi, dword ptr [rdi+12]
+    mov edx, ecx
+    cmp ecx, esi
+    cmovg ecx, esi
+    cmovg esi, edx
+    mov edx, eax
+    cmp eax, ecx
+    cmovg eax, ecx
+    cmovg ecx, edx
+    cmp dword ptr [rdi], 4
+    jl .three
+    mov r8d, dword ptr [rdi+16]
+    mov edx, esi
+    cmp esi, r8d
+    cmovg esi, r8d
+    cmovg r8d, edx
+    mov edx, ecx
+    cmp ecx, esi
+    cmovg ecx, esi
+    cmovg esi, edx
+    mov edx, eax
+    cmp eax, ecx
+    cmovg eax, ecx
+    cmovg ecx, edx
+    mov dword ptr [rdi+16], r8d
+.three:
+    mov dword ptr [rdi+12], esi
+.two:
+    mov dword ptr [rdi+4], eax
+    mov dword ptr [rdi+8], ecx
+.end:
+""")
+
+C_VARSORT4 = """    int n = buf[0];
+    if (n < 2) return;
+    cswap(buf + 1, buf + 2);
+    if (n < 3) return;
+    cswap(buf + 2, buf + 3);
+    cswap(buf + 1, buf + 2);
+    if (n < 4) return;
+    cswap(buf + 3, buf + 4);
+    cswap(buf + 2, buf + 3);
+    cswap(buf + 1, buf + 2);
+"""
+
 C_VARSORT3 = """    int n = buf[0];
     if (n < 2) return;
     cswap(buf + 1, buf + 2);
@@ -297,10 +356,11 @@ class VarSortTask(_Sort):
         # Each branch stores on its own, so "stores last" cannot hold; latency is what runs.
         self.config = Config(max_length=VARSORT_BUDGETS[n], latency="executed", shaping={"registers": 1.0},
                              rules=Rules(stores_last=False, room_for_stores=True, end_lost=True))
-        if n == 3:
-            self.references = (Reference("human reference (branchy)", VARSORT3_BRANCHY),)
-            self.c_references = (CReference("C network (gcc -O3)", C_VARSORT3, C_CSWAP),)
-            self.target_lengths["human"] = len(VARSORT3_BRANCHY)
+        branchy, c_body = {3: (VARSORT3_BRANCHY, C_VARSORT3), 4: (VARSORT4_BRANCHY, C_VARSORT4)}.get(n, (None, None))
+        if branchy is not None:
+            self.references = (Reference("human reference (branchy)", branchy),)
+            self.c_references = (CReference("C insertion (gcc -O3)", c_body, C_CSWAP),)
+            self.target_lengths["human"] = len(branchy)
 
     def _extra_vocabulary(self) -> list:
         count = Slot(0).mem

@@ -110,14 +110,14 @@ def test_the_last_instructions_are_kept_for_the_stores_still_needed():
     assert any(off.table.store_slot[a] < 0 for a in np.flatnonzero(np.asarray(state.legal_action_mask)))
 
 
-@pytest.mark.parametrize("ref", ["sort3", "sort4", "varsort3"])
+@pytest.mark.parametrize("ref", ["sort3", "sort4", "varsort3", "varsort4"])
 def test_a_reference_fits_a_limit_of_exactly_its_length(ref):
     # The rule prunes only dead ends: a correct program is playable with no instruction to spare.
     program = games.task(ref).references[0].program
     game = _make(ref, max_length=len(program.instructions))
     state = _init(game)
     for a in game.moves_for(program):
-        if bool(state.terminated):  # varsort3's is correct before its last label
+        if bool(state.terminated):  # a varsort's is correct before its last label
             break
         assert bool(state.legal_action_mask[a]), f"{ref}: move {game.task.vocabulary[a]} masked"
         state = _step(game, state, a)

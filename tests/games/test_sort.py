@@ -80,3 +80,13 @@ def test_varsort_touching_past_the_count_is_incorrect():
 def test_score_gives_cycles_and_executed():
     score = games.make("varsort3").task.score(VARSORT3_BRANCHY)
     assert score.cycles > 0 and score.executed < score.length
+
+
+def test_varsort4_has_a_branchy_human_reference_that_each_count_runs_only_as_far_as_it_needs():
+    task = games.make("varsort4").task
+    (reference,) = task.references
+    score = task.score(reference.program, "unicorn", cycles=False)
+    assert score.correct and score.length == task.target_lengths["human"] == 38
+    # Counts 1..4 run 2, 8, 21 and 38 instructions; executed is their mean over the inputs.
+    assert score.executed < score.length
+    assert task.c_references and "n < 4" in task.c_references[0].body
