@@ -42,7 +42,7 @@ from isa.syntax import to_text
 from isa.types import Inputs
 
 __all__ = ["McaUnavailable", "McaReport", "CycleModel", "instruction_count", "instructions_executed", "model",
-           "model_cycles", "path_cycles", "mca", "cycles"]
+           "model_cycles", "model_of_paths", "path_cycles", "mca", "cycles"]
 
 
 class McaUnavailable(RuntimeError):
@@ -124,7 +124,13 @@ def model(program: Program, mcpu: str = "skylake", inputs: Optional[Inputs] = No
         path, bound = path_cycles(program, range(len(program)), schedule)
         return CycleModel(max(path, bound), path, bound, 0.0, mcpu)
     from isa.unicorn_backend import paths
-    runs = paths(program, inputs)
+    return model_of_paths(program, paths(program, inputs), mcpu)
+
+
+def model_of_paths(program: Program, runs, mcpu: str = "skylake") -> CycleModel:
+    """The cycle model of `program` over given paths (`isa.unicorn_backend.paths`: per input,
+    the instructions executed and whether each was a jump taken)."""
+    schedule = sched.load(mcpu)
     costs = np.array([path_cycles(program, trace, schedule) for trace, _ in runs]).reshape(-1, 2)
     reached, taken = np.zeros(len(program)), np.zeros(len(program))
     for trace, took in runs:

@@ -35,7 +35,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from isa import flags as fl
-from isa.model import ALU, FORMS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Reg, Target
+from isa.model import FORMS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Reg, Target
 from isa.syntax import format_instruction
 
 __all__ = ["Form", "Schedule", "Dependencies", "canonical", "form_key", "dependencies", "load", "available",
@@ -103,8 +103,16 @@ class Schedule:
 
     def group_uops(self, ins: Instruction) -> np.ndarray:
         """[G] cycles `ins` puts on each group of `groups`."""
-        by_group = _groups(self.form(ins).pressure)
-        return np.array([by_group.get(g, 0.0) for g in self.groups])
+        self.form(ins)
+        return self._group_table[form_key(ins)]
+
+    @functools.cached_property
+    def _group_table(self) -> dict:
+        out = {}
+        for key, form in self.forms.items():
+            by_group = _groups(form.pressure)
+            out[key] = np.array([by_group.get(g, 0.0) for g in self.groups])
+        return out
 
     @functools.cached_property
     def subgroups(self) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +139,9 @@ def _groups(pressure: dict) -> dict:
     by_share: dict = {}
     for name, cycles in pressure.items():
         by_share.setdefault(round(cycles, 2), []).append(name)
-    return {frozenset(names): share * len(names) for share, names in by_share.items()}
+    # Resource cycles are whole numbers in LLVM's models; llvm-mca prints the shares rounded
+    # (a micro-op over three ports shows 0.33 on each).
+    return {frozenset(names): float(round(share * len(names))) for share, names in by_share.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +173,7 @@ def zero_idiom(ins: Instruction) -> bool:
             and ops[0] == ops[1])
 
 
+@functools.lru_cache(maxsize=65536)
 def dependencies(ins: Instruction) -> Dependencies:
     """The registers, flags and memory `ins` reads and writes (a jump reads its flags only)."""
     m, ops = ins.mnemonic, ins.operands
@@ -225,6 +236,7 @@ def canonical(ins: Instruction) -> Instruction:
     return Instruction(ins.mnemonic, tuple(ops))
 
 
+@functools.lru_cache(maxsize=65536)
 def form_key(ins: Instruction) -> str:
     """The data file's key of `ins`: its canonical form as text (a jump: its mnemonic)."""
     if ins.target is not None:
