@@ -27,7 +27,7 @@ from scipy import stats
 import games
 import isa
 from isa import latency
-from isa.latency import _mca_binary
+from isa.schedule import mca_binary
 from isa.unicorn_backend import paths
 
 GAMES = ("sort3", "sort4", "varsort3", "hash9to16")
@@ -65,7 +65,7 @@ def mca_cycles(programs: list[isa.Program], mcpu: str, batch: int = 200) -> np.n
         chunk = programs[start:start + batch]
         text = ".intel_syntax noprefix\n" + "".join(
             f"# LLVM-MCA-BEGIN p{k}\n{_straight_text(p)}# LLVM-MCA-END\n" for k, p in enumerate(chunk))
-        run = subprocess.run([_mca_binary(), f"-mcpu={mcpu}", "-iterations=1", "-mtriple=x86_64-unknown-linux-gnu",
+        run = subprocess.run([mca_binary(), f"-mcpu={mcpu}", "-iterations=1", "-mtriple=x86_64-unknown-linux-gnu",
                               "-instruction-info=false", "-resource-pressure=false"],
                              input=text, capture_output=True, text=True, check=True)
         cycles = [int(line.split()[-1]) for line in run.stdout.splitlines() if line.startswith("Total Cycles:")]

@@ -29,13 +29,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import shutil
 import subprocess
 from typing import Optional
 
 import numpy as np
 
 from isa import schedule as sched
+from isa.schedule import McaUnavailable
+from isa.schedule import mca_binary as _mca_binary
 from isa.machine import execute
 from isa.model import Program
 from isa.syntax import to_text
@@ -43,10 +44,6 @@ from isa.types import Inputs
 
 __all__ = ["McaUnavailable", "McaReport", "CycleModel", "instruction_count", "instructions_executed", "model",
            "model_cycles", "model_of_paths", "path_cycles", "mca", "cycles"]
-
-
-class McaUnavailable(RuntimeError):
-    """llvm-mca is not installed (Debian/Ubuntu: apt-get install llvm)."""
 
 
 def instruction_count(program: Program) -> int:
@@ -165,14 +162,6 @@ class McaReport:
     block_rthroughput: float
     uops: int
     mcpu: str
-
-
-@functools.lru_cache(maxsize=1)
-def _mca_binary() -> str:
-    for name in ("llvm-mca", *(f"llvm-mca-{v}" for v in range(20, 12, -1))):
-        if shutil.which(name):
-            return name
-    raise McaUnavailable("llvm-mca not found: install LLVM (apt-get install llvm)")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,17 +2,18 @@
 
 For every instruction form of the ISA (and every form in the games' vocabularies) the data file
 `isa/data/schedule-MCPU.json` holds llvm-mca's latency, micro-ops and reciprocal throughput
-(`-instruction-info`) and the execution resources each micro-op may use (the per-port pressure
-of the form repeated 120 times alone (a multiple of every group size), where llvm-mca spreads each micro-op evenly over its port group).
-Nothing in it is typed by hand except the branch misprediction penalty, which llvm-mca does not
-print: it is copied, with its source, from the CPU's `SchedMachineModel` in LLVM's TableGen file.
+(`-instruction-info`) and the resources its micro-ops use: the per-port pressure of the form
+repeated alone 120 times (a multiple of every port group's size), over which llvm-mca spreads
+each micro-op evenly within its group. Nothing in it is typed by hand except the branch
+misprediction penalty, which llvm-mca does not print: it is copied, with its source, from the
+CPU's `SchedMachineModel` in LLVM's TableGen file.
 
 Why a data file checked into the repository rather than extraction when a game is built: a
-game's rewards must not depend on whether llvm-mca is installed (the search runs on machines
-without LLVM, and CI's lowest-versions run has none) nor on which LLVM version it is (the same
-game must give the same rewards everywhere); the file records the LLVM version that wrote it.
-Regenerate with `python -m isa.schedule --mcpu skylake --mispredict-penalty 14`; a test
-re-extracts a sample and compares it when llvm-mca is present.
+game's rewards must depend neither on llvm-mca being installed (the search may run where LLVM
+is not) nor on its version (the same game must give the same rewards everywhere); the file
+records the LLVM version that wrote it. Regenerate it with `python -m games.regenerate_schedule`
+(games/regenerate_schedule.py); a test re-extracts a sample and compares it when the same
+llvm-mca is present.
 
 A form is an instruction with its registers renamed in order of first use and its immediate
 and displacement replaced by a stand-in (`canonical`): llvm-mca's figures depend only on the
@@ -21,16 +22,15 @@ execution port, no latency) and on a shift count of 1 (a different opcode).
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import functools
 import json
 import re
+import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from isa.model import FORMS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instructio
 from isa.syntax import format_instruction
 
 __all__ = ["Form", "Schedule", "Dependencies", "canonical", "form_key", "dependencies", "load", "available",
-           "extract", "isa_forms"]
+           "extract", "isa_forms", "mca_binary", "McaUnavailable", "DATA"]
 
 DATA = Path(__file__).parent / "data"
 # Registers a canonical form uses, in order of first use: never rsp, nor rbp (whose use as a
@@ -89,7 +89,7 @@ class Schedule:
         key = form_key(ins)
         if key not in self.forms:
             raise ValueError(f"isa/data/schedule-{self.mcpu}.json has no data for {key!r} "
-                             f"(regenerate it: python -m isa.schedule --mcpu {self.mcpu})")
+                             f"(regenerate it: python -m games.regenerate_schedule --mcpu {self.mcpu})")
         return self.forms[key]
 
     @functools.cached_property
@@ -277,6 +277,19 @@ def isa_forms() -> list[Instruction]:
 
 # ---- extraction (needs llvm-mca) --------------------------------------------------------------
 
+class McaUnavailable(RuntimeError):
+    """llvm-mca is not installed (Debian/Ubuntu: apt-get install llvm)."""
+
+
+@functools.lru_cache(maxsize=1)
+def mca_binary() -> str:
+    """The llvm-mca on PATH. Raises McaUnavailable when there is none."""
+    for name in ("llvm-mca", *(f"llvm-mca-{v}" for v in range(20, 12, -1))):
+        if shutil.which(name):
+            return name
+    raise McaUnavailable("llvm-mca not found: install LLVM (apt-get install llvm)")
+
+
 def _mca_text(instructions: Iterable[Instruction]) -> str:
     lines = [f"{ins.mnemonic} .Lend" if ins.target is not None else format_instruction(ins)
              for ins in instructions]
@@ -284,8 +297,7 @@ def _mca_text(instructions: Iterable[Instruction]) -> str:
 
 
 def _run_mca(text: str, mcpu: str, *args: str) -> str:
-    from isa.latency import _mca_binary
-    run = subprocess.run([_mca_binary(), f"-mcpu={mcpu}", "-mtriple=x86_64-unknown-linux-gnu", *args],
+    run = subprocess.run([mca_binary(), f"-mcpu={mcpu}", "-mtriple=x86_64-unknown-linux-gnu", *args],
                          input=text, capture_output=True, text=True)
     if run.returncode:
         raise ValueError(f"llvm-mca failed for -mcpu={mcpu}: {run.stderr.strip().splitlines()[-1]}")
@@ -316,22 +328,11 @@ def extract(instructions: Iterable[Instruction], mcpu: str) -> tuple[dict, dict]
         uops, latency, rthroughput = row.split()[:3]
         forms[form_key(ins)] = dict(latency=int(latency), uops=int(uops), rthroughput=float(rthroughput),
                                     pressure=pressure)
-    from isa.latency import _mca_binary
-    version = subprocess.run([_mca_binary(), "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([mca_binary(), "--version"], capture_output=True, text=True).stdout
     meta = dict(llvm=re.search(r"LLVM version \S+", version).group(0),
                 dispatch_width=int(re.search(r"^Dispatch Width:\s+(\d+)", out, re.M).group(1)),
                 resources=list(pressures[0][0]))
     return forms, meta
-
-
-def _vocabulary_forms() -> list[Instruction]:
-    """Every instruction in every registered game's vocabulary (games is imported lazily: only
-    the generator needs it, and isa never depends on games otherwise)."""
-    import games
-    out = []
-    for name in games.names():
-        out += [canonical(i) for i in games.make(name).task.vocabulary if isinstance(i, Instruction)]
-    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -341,7 +342,7 @@ def load(mcpu: str = "skylake") -> Schedule:
     path = DATA / f"schedule-{mcpu}.json"
     if not path.exists():
         raise ValueError(f"no scheduling data for mcpu {mcpu!r} (have: {', '.join(available()) or 'none'}; "
-                         f"generate it: python -m isa.schedule --mcpu {mcpu} --mispredict-penalty N)")
+                         f"generate it: python -m games.regenerate_schedule --mcpu {mcpu} --mispredict-penalty N)")
     raw = json.loads(path.read_text())
     forms = {key: Form(**fields) for key, fields in raw["forms"].items()}
     return Schedule(mcpu=raw["mcpu"], llvm=raw["llvm"], dispatch_width=raw["dispatch_width"],
@@ -352,25 +353,3 @@ def load(mcpu: str = "skylake") -> Schedule:
 def available() -> list[str]:
     """The CPUs with a data file."""
     return sorted(p.stem.removeprefix("schedule-") for p in DATA.glob("schedule-*.json"))
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m isa.schedule", description=__doc__.splitlines()[0])
-    parser.add_argument("--mcpu", default="skylake")
-    parser.add_argument("--mispredict-penalty", type=int, default=14,
-                        help="MispredictPenalty of the CPU's SchedMachineModel in LLVM")
-    parser.add_argument("--mispredict-source", default="llvm/lib/Target/X86/X86SchedSkylakeClient.td: "
-                        "SkylakeClientModel, MispredictPenalty = 14")
-    args = parser.parse_args(argv)
-    forms, meta = extract(isa_forms() + _vocabulary_forms(), args.mcpu)
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"schedule-{args.mcpu}.json"
-    raw = dict(mcpu=args.mcpu, **meta, mispredict_penalty=args.mispredict_penalty,
-               mispredict_source=args.mispredict_source, forms=dict(sorted(forms.items())))
-    path.write_text(json.dumps(raw, indent=1) + "\n")
-    print(f"{path}: {len(forms)} forms")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
