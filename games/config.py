@@ -50,9 +50,11 @@ class Config:
     Attributes:
       max_length: instructions at most (label moves do not count).
       correctness_weight, correct_bonus, latency_weight: reward weights (AlphaDev: 2.0, 1.0, 0.5).
-      latency: "length" (instructions) or "executed" (mean instructions executed, for branches).
+      latency: "length" (instructions), "executed" (mean instructions executed, for branches)
+        or "cycles" (the cycle model of the task's CPU, `isa.latency.model`, computed move by
+        move: games/cycles.py).
       latency_scale: latency is divided by this (0: max_length), so the penalty is at most
-        latency_weight.
+        latency_weight for "length" and "executed"; a program's cycles can exceed its length.
       rules: the legality `Rules` (a dict of rule names is merged into the task's defaults).
       shaping: named potentials of the task (`Task.potentials`) and their weights, as pairs (a
         dict is accepted). Each move also earns correctness_weight x the change in the weighted
@@ -64,7 +66,7 @@ class Config:
     correctness_weight: float = field(2.0, ge=0)
     correct_bonus: float = field(1.0, ge=0)
     latency_weight: float = field(0.5, ge=0)
-    latency: str = field("length", choices=("length", "executed"))
+    latency: str = field("length", choices=("length", "executed", "cycles"))
     latency_scale: float = field(0.0, ge=0)
     rules: Rules = Rules()
     shaping: tuple = ()

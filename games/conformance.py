@@ -16,7 +16,7 @@ It plays random legal rollouts (jit + vmap over episodes, a uniformly random mov
     (the weighted sum of the task's potentials, 0 once the episode ends; games/rewards.py);
   - the reference emulator agrees: `game.confirm` (Unicorn) scores the finished program with
     the same items and correctness, and the latency the game charged is the one its length (or
-    mean executed instructions) implies;
+    mean executed instructions, or cycles by the host's `isa.latency.model_cycles`) implies;
   - `game.moves_for(game.program(final))` rebuilds the same program.
 Known correct programs (`programs`, say the game's references) go through the same checks,
 since random moves rarely finish one.
@@ -159,7 +159,9 @@ def _check_episode(game, where, init, moves, step, oracle, tolerance, recorded=N
     # latency charged is the program's.
     score = game.confirm(state)
     if correct:
-        latency = score.length if cfg.latency == "length" else score.executed
+        latency = {"length": score.length, "executed": score.executed}.get(cfg.latency)
+        if latency is None:  # "cycles": the host twin of the model the game computes move by move
+            latency = game.model_cycles(game.program(state))
         want = -cfg.latency_weight * latency / (cfg.latency_scale or cfg.max_length)
         assert abs(float(state.latency_reward) - want) <= tolerance, \
             f"{where}: latency reward {float(state.latency_reward):.6f}, the program's latency implies {want:.6f}"

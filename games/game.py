@@ -11,6 +11,7 @@ or at a dead end a rule detects (`Rules.end_lost`, `Rules.end_stored_wrong`). Ba
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ import isa
 from isa import jax_machine as jm
 from isa import u64
 from games import actions as A
-from games import paths, rules
+from games import cycles, paths, rules
 from games.config import Config
 from games.rewards import Shaping, items_reward
 from games.task import Score, Task
@@ -50,6 +51,7 @@ class State:
       latency_reward: [] the latency part of `rewards` (<= 0, on the move that completes a
         correct program); the rest is the correctness part.
       potential: [] the shaping potential (games/rewards.py), 0 once terminated.
+      timing: the cycle model's `games.cycles.Timing` with `latency="cycles"`, else None.
     """
     machine: jm.Machine
     moves: jax.Array
@@ -73,6 +75,7 @@ class State:
     terminated: jax.Array
     latency_reward: jax.Array
     potential: jax.Array
+    timing: Optional[cycles.Timing] = None
 
 
 class MachineDisagreement(AssertionError):
@@ -116,6 +119,8 @@ class Game:
         self.alloc_rank = rank
         self.entry_defined = np.zeros(16, bool)
         self.entry_defined[[isa.Reg(r).number for r in ("rsp", *task.entry_registers)]] = True
+        self.cycle_table = (cycles.build(task.vocabulary, task.mcpu, self.num_inputs)
+                            if config.latency == "cycles" else None)
 
     # ---- pure JAX -------------------------------------------------------------------------
 
@@ -135,7 +140,8 @@ class Game:
                       outside=outside, items=items, correct=correct,
                       legal_action_mask=jnp.zeros(self.num_actions, bool), rewards=jnp.float32(0),
                       terminated=jnp.bool_(False), latency_reward=jnp.float32(0),
-                      potential=self.shaping(machine, none, none))
+                      potential=self.shaping(machine, none, none),
+                      timing=None if self.cycle_table is None else cycles.init(self.cycle_table))
         mask = rules.legal_action_mask(self, state)
         return state.replace(legal_action_mask=mask, terminated=~mask.any())
 
@@ -153,8 +159,10 @@ class Game:
         token = jnp.asarray(t.tokens)[action]
         machine, outside, length = self._run(state, action, token)
         items, correct = self.task.jax_judge(machine, outside)
-        latency = (length.astype(jnp.float32) if self.config.latency == "length"
-                   else jnp.mean(machine.executed.astype(jnp.float32)))
+        timing = self._time(state, action, token, machine)
+        latency = {"length": lambda: length.astype(jnp.float32),
+                   "executed": lambda: jnp.mean(machine.executed.astype(jnp.float32)),
+                   "cycles": lambda: cycles.cycles(self.cycle_table, timing)}[self.config.latency]()
         reward, latency_reward = items_reward(self.config, state.items, items, correct, latency)
         slots = jnp.arange(self.slot_count)
         new = state.replace(
@@ -164,7 +172,7 @@ class Game:
             # A label adds no instruction: a compare before it is still the last one on fall-through.
             last_compare=jnp.where(jnp.asarray(t.kind)[action] == A.LABEL, state.last_compare,
                                    jnp.asarray(t.compares)[action]),
-            outside=outside, items=items, correct=correct, rewards=reward.astype(jnp.float32),
+            outside=outside, items=items, correct=correct, rewards=reward.astype(jnp.float32), timing=timing,
             latency_reward=latency_reward.astype(jnp.float32), **paths.advance(t, state, action, token))
         mask = rules.legal_action_mask(self, new)
         done = correct | ~mask.any() | (new.n_moves >= self.max_moves) | self._dead_end(new)
@@ -192,6 +200,19 @@ class Game:
         resumed = m.replace(pc=jnp.where(m.pc == A.LABEL_BASE + label, state.length, m.pc))
         machine = jax.tree_util.tree_map(lambda a, b: jnp.where(plays, a, b), stepped, resumed)
         return machine, outside, state.length + plays.astype(jnp.int32)
+
+    def _time(self, state: State, action, token, machine):
+        """The cycle model's `Timing` after `action` (None unless `latency="cycles"`)."""
+        table = self.cycle_table
+        if table is None:
+            return None
+        if table.paths == 1:  # a straight-line vocabulary: one path, every instruction on it
+            executes = (jnp.asarray(self.table.kind)[action] != A.LABEL)[None]
+            taken = jnp.zeros(1, bool)
+        else:  # an input executes what its count of executed instructions grows by
+            executes = machine.executed > state.machine.executed
+            taken = machine.pc == token[jm.F_TARGET]
+        return cycles.advance(table, state.timing, action, executes, taken, self.num_inputs)
 
     def _dead_end(self, s: State) -> jax.Array:
         """[] bool: a rule found that no program with this prefix can be correct."""
@@ -260,6 +281,13 @@ class Game:
         """The moves that build `program`. Raises ValueError naming an instruction outside
         the vocabulary."""
         return paths.moves_for(self.task.vocabulary, program, self.task.name)
+
+    def model_cycles(self, program: isa.Program) -> float:
+        """The cycle model's cycles of `program` on the host (`isa.latency.model_cycles`), as
+        `latency="cycles"` charges them: averaged over the task's inputs when the vocabulary
+        has jumps."""
+        branchy = any(isinstance(item, A.Jump) for item in self.task.vocabulary)
+        return isa.latency.model_cycles(program, self.task.mcpu, self.task.inputs if branchy else None)
 
     def confirm(self, state: State, backend: str = "unicorn") -> Score:
         """Scores the state's program on `backend` and checks it against the JAX judgement.

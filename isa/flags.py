@@ -14,7 +14,7 @@ import numpy as np
 from isa.model import ALU, SHIFTS, Instruction
 
 __all__ = ["FLAGS", "CF", "ZF", "SF", "OF", "ALL", "NONE", "READS", "condition", "flags_read",
-           "flags_written", "replay", "from_rflags"]
+           "flags_written", "holds", "replay", "from_rflags"]
 
 FLAGS = ("CF", "ZF", "SF", "OF")
 CF, ZF, SF, OF = range(4)
@@ -56,6 +56,13 @@ def flags_written(ins: Instruction) -> tuple[frozenset, frozenset]:
     if m in ("imul", "mul"):
         return frozenset({CF, OF}), frozenset({ZF, SF})
     return NONE, NONE  # mov, movabs, lea, cmov, not, jumps
+
+
+def holds(cond: str, flags) -> bool:
+    """Whether condition code `cond` holds for `flags` ([4] bool, CF ZF SF OF)."""
+    cf, zf, sf, of = (bool(f) for f in flags)
+    return {"l": sf != of, "le": zf or sf != of, "g": not zf and sf == of, "ge": sf == of, "e": zf,
+            "ne": not zf, "b": cf, "be": cf or zf, "a": not cf and not zf, "ae": not cf}[cond]
 
 
 def replay(program, trace: Iterable[int],

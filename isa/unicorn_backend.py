@@ -50,6 +50,7 @@ class _Run:
 
     def reset(self):
         self.trace = []
+        self.taken = []  # per instruction in `trace`: a jump that was taken
         self.defined = [False] * 4
         self.fault = None
 
@@ -74,6 +75,11 @@ class _Emulator:
             uc.emu_stop()
             return
         run.trace.append(i)
+        if ins.target is not None:
+            cond = fl.condition(ins)
+            run.taken.append(cond is None or fl.holds(cond, fl.from_rflags([uc.reg_read(X.UC_X86_REG_RFLAGS)])[0]))
+        else:
+            run.taken.append(False)
         access = run.access[i]
         if access is not None:
             # Checked here from the registers rather than in a memory hook: Unicorn folds a
@@ -101,7 +107,7 @@ class _Emulator:
         self.run.access = [_access(ins) for ins in program]
         return len(code)
 
-    def execute(self, program: Program, inputs: Inputs, step_limit: int) -> Execution:
+    def execute(self, program: Program, inputs: Inputs, step_limit: int, paths: list | None = None) -> Execution:
         uc, run = self.uc, self.run
         size = self.load(program)
         end = CODE_BASE + size
@@ -133,6 +139,8 @@ class _Emulator:
             rflags[k] = uc.reg_read(X.UC_X86_REG_RFLAGS)
             defined[k] = run.defined
             executed[k] = len(run.trace)
+            if paths is not None:
+                paths.append((tuple(run.trace), tuple(run.taken)))
             faults.append(run.fault)
         regs_out[:, 4] = STACK_TOP
         return Execution(regs_out, mem_out, fl.from_rflags(rflags), defined, executed, faults)
@@ -155,3 +163,16 @@ def execute(program: Program, inputs: Inputs, *, step_limit: int = 10_000) -> Ex
       An `Execution`.
     """
     return _emulator().execute(program, inputs, step_limit)
+
+
+def paths(program: Program, inputs: Inputs, *, step_limit: int = 10_000) -> list[tuple[tuple, tuple]]:
+    """The path each input takes through `program` in Unicorn.
+
+    Returns:
+      Per input, (indices of the instructions executed in order, whether each was a jump
+      taken), as `Execution.executed` counts them (an instruction that faults on memory
+      counts, one that reads an undefined flag does not).
+    """
+    out: list = []
+    _emulator().execute(program, inputs, step_limit, out)
+    return out

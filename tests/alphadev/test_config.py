@@ -152,7 +152,8 @@ BAD = [
     # the game's config and rules
     ({"game_config": {"max_length": 0}}, "game_config.max_length must be an int >= 1, not 0"),
     ({"game_config": {"latency_weight": -0.5}}, "game_config.latency_weight must be a number >= 0, not -0.5"),
-    ({"game_config": {"latency": "cycles"}}, "game_config.latency must be one of 'length', 'executed', not 'cycles'"),
+    ({"game_config": {"latency": "seconds"}},
+     "game_config.latency must be one of 'length', 'executed', 'cycles', not 'seconds'"),
     ({"game_config": {"rules": {"read_once": 1}}}, "game_config.rules.read_once must be true or false, not 1"),
     ({"game_config": {"rules": "all"}}, "game_config.rules must be an object of Rules fields, not 'all'"),
     ({"game_config": {"shaping": {"registers": "1"}}}, "game_config.shaping must map potential names to weights"),

@@ -13,9 +13,11 @@ EPISODES = 8
 
 
 @functools.lru_cache(maxsize=None)
-def _game(name, shaped=True):
-    """The game as registered (the sorts shape with their register potential), or unshaped."""
-    return games.make(name) if shaped else games.make(name, shaping=())
+def _game(name, shaped=True, latency=None):
+    """The game as registered (the sorts shape with their register potential), or unshaped, or
+    with another latency measure."""
+    overrides = ({} if shaped else {"shaping": ()}) | ({"latency": latency} if latency else {})
+    return games.make(name, **overrides)
 
 
 CASES = [(name, True) for name in games.names()] + [("sort3", False), ("varsort3", False)]
@@ -28,6 +30,20 @@ def test_game_conformance(name, shaped):
     programs = [r.program for r in games.task(name).references]
     summary = conformance.check(_game(name, shaped), episodes=EPISODES, oracle=violations, programs=programs)
     assert summary.episodes == EPISODES and summary.mean_length >= 1
+
+
+# The cycle model (games/cycles.py) on a straight-line and a branchy game; every game: slow.
+@pytest.mark.parametrize("name", ["sort3", "varsort3"])
+def test_game_conformance_with_cycles(name):
+    programs = [r.program for r in games.task(name).references]
+    conformance.check(_game(name, latency="cycles"), episodes=EPISODES, oracle=violations, programs=programs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in games.names() if n not in ("sort3", "varsort3")])
+def test_every_game_conforms_with_cycles(name):
+    programs = [r.program for r in games.task(name).references]
+    conformance.check(_game(name, latency="cycles"), episodes=EPISODES, oracle=violations, programs=programs)
 
 
 class _NoRules(games.Game):

@@ -54,7 +54,7 @@ def test_a_value_outside_its_type_or_range_is_a_field_error_naming_it(changes, e
     ({"correctness_weight": -2}, "correctness_weight must be a number >= 0, not -2"),
     ({"correct_bonus": "1"}, "correct_bonus must be a number >= 0, not '1'"),
     ({"latency_scale": -1.0}, "latency_scale must be a number >= 0, not -1.0"),
-    ({"latency": "cycles"}, "latency must be one of 'length', 'executed', not 'cycles'"),
+    ({"latency": "seconds"}, "latency must be one of 'length', 'executed', 'cycles', not 'seconds'"),
     ({"rules": {"end_lost": "no"}}, "rules.end_lost must be true or false, not 'no'"),
     ({"rules": ["end_lost"]}, "rules must be an object of Rules fields, not ['end_lost']"),
     ({"shaping": {"registers": True}}, "shaping must map potential names to weights"),

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import isa
+import isa.schedule
 from isa import Inputs, latency
 
 BRANCHY = isa.parse("""
@@ -34,3 +35,29 @@ def test_mca_reports_cycles_for_a_cpu_model():
 def test_mca_bad_cpu_is_a_clear_error():
     with pytest.raises(ValueError, match="not a recognized processor"):
         latency.mca(BRANCHY, "no-such-cpu")
+
+
+def test_model_charges_the_executed_path_and_expected_mispredictions():
+    skylake = isa.schedule.load("skylake")
+    values = np.array([[1], [5], [7], [9]], np.int32)  # three of four inputs take the jump
+    inputs = Inputs(np.zeros((4, 16), np.uint64), values.view(np.uint8))
+    report = latency.model(BRANCHY, "skylake", inputs)
+    # One misprediction in four calls: the fall-through is the minority.
+    assert report.mispredict == pytest.approx(skylake.mispredict_penalty / 4)
+    # Load (5), compare (1), jump (1); on the fall-through, three dependent nots on the load's
+    # result finish at 8.
+    taken, through = 7.0, 8.0
+    assert report.critical_path == pytest.approx((3 * taken + through) / 4)
+    assert report.cycles == pytest.approx(report.critical_path + report.mispredict)
+
+
+def test_model_needs_inputs_for_a_branchy_program():
+    with pytest.raises(ValueError, match="branchy program's cycles need inputs"):
+        latency.model_cycles(BRANCHY)
+
+
+def test_model_throughput_bound_counts_port_pressure():
+    # Eight independent compares and cmovs: cmovs share two ports, so four cycles at least.
+    text = "".join(f"cmovg {r}, eax\n" for r in ("ecx", "edx", "esi", "r8d", "r9d", "r10d", "r11d", "ebx"))
+    report = latency.model(isa.parse("cmp eax, ecx\n" + text))
+    assert report.throughput == pytest.approx(4.0)
