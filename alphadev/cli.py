@@ -1,4 +1,4 @@
-"""The `alphadev` command: demo, games, train, search, verify, export, show, bench, plot.
+"""The `alphadev` command: demo, games, train, search, verify, export, show, bench, rerank, plot.
 
 Every problem with a file, a game name or a record is one line on stderr and exit code 2.
 """
@@ -293,6 +293,32 @@ def search(args) -> int:
     return 0
 
 
+def rerank(args) -> int:
+    """A run's shortest programs with the fewest model cycles, verified and timed natively; the
+    fastest written as a verified record."""
+    from pathlib import Path
+
+    from alphadev.bench import report_text
+    from alphadev.rerank import rerank as run_rerank
+    from alphadev.rerank import shortlist
+    output = Path(args.output)
+    if output.suffix != ".json" or not output.parent.is_dir():
+        raise ValueError(f"-o {args.output}: a .json file in an existing directory")
+    theirs = []
+    if args.alphadev:
+        from alphadev.inline_asm import verified_kernels
+        game, _ = shortlist(args.run, args.top)
+        theirs, skipped = verified_kernels(args.alphadev, game, n_random=args.random)
+        for line in skipped:
+            print(f"skipped: {line}")
+    record, report = run_rerank(args.run, top=args.top, n_random=args.random, alphadev=theirs, reps=args.reps)
+    print(report_text(report))
+    native = record.latency["native"]
+    print(f"fastest: {record.source}: throughput {native['throughput']['cycles']} and latency "
+          f"{native['latency']['cycles']} cycles per call; record written to {record.save(output)}")
+    return 0
+
+
 def plot(args) -> int:
     from alphadev.plot import plot_runs
     out = plot_runs(args.runs, args.output, title=args.title)
@@ -413,13 +439,22 @@ def main(argv=None) -> int:
                    help="auto: the core-cycle counter where it can be read, else the TSC (default); tsc: the TSC")
     p.add_argument("--mcpu", default="skylake", help="llvm-mca's CPU model for the figures' bounds (default skylake)")
     p.set_defaults(fn=bench)
+    p = sub.add_parser("rerank", help="verify and time a run's best few programs natively; write the fastest")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("-o", "--output", required=True, help="the record to write (.json)")
+    p.add_argument("--top", type=_count(1), default=8, help="candidates timed natively (default 8)")
+    p.add_argument("--alphadev", metavar="FILE", help="DeepMind's sort_functions_test.cc, timed beside them")
+    p.add_argument("--random", type=_count(0), default=MIN_RANDOM_INPUTS,
+                   help=f"random inputs each is verified on (default {MIN_RANDOM_INPUTS})")
+    p.add_argument("--reps", type=_count(5), default=21, help="bench passes per kernel and mode (default 21)")
+    p.set_defaults(fn=rerank)
     p = sub.add_parser("plot", help="draw best length and correctness against time for run directories")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("-o", "--output", default="curves.png", help="image file (default curves.png)")
     p.add_argument("--title")
     p.set_defaults(fn=plot)
     args = parser.parse_args(argv)
-    if args.command in ("train", "search", "bench", "verify"):
+    if args.command in ("train", "search", "bench", "verify", "rerank"):
         from alphadev import compile_cache
         compile_cache.enable()
     try:

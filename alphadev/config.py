@@ -69,6 +69,9 @@ class TrainConfig:
     checkpoint_every: int = field(20, ge=1)  # iterations
     log_every: int = field(1, ge=1)          # iterations
     diagnose_every: int = field(10, ge=0)    # iterations between the network's diagnostics (0: never)
+    # at the target length: "stop", or "latency": go on until `minutes`, recording programs of
+    # the best length that the game's latency (e.g. game_config.latency "cycles") ranks faster
+    after_target: str = field("stop", choices=("stop", "latency"))
     net: NetConfig = NetConfig()
     search: SearchConfig = SearchConfig()
     learner: LearnerConfig = LearnerConfig()
@@ -139,6 +142,9 @@ def from_dict(data: dict, where: str) -> TrainConfig:
         raise ConfigError(f"{where}: game_config: {e}") from None
     if config.target_length is None:
         config = dataclasses.replace(config, target_length=game_obj.task.target_length or 0)
+    if config.after_target == "latency" and game_obj.config.latency == "length":
+        raise ConfigError(f"{where}: after_target \"latency\" needs a game latency that can tell programs of one "
+                          f"length apart: set game_config.latency to \"cycles\" (or \"executed\" for branches)")
     return config
 
 

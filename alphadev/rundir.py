@@ -5,6 +5,8 @@
     DIR/records/0001.json ...   one `Record` per improvement, in order
     DIR/best.json               the best record so far
     DIR/metrics.csv             one row per logging step (columns fixed by the first row)
+    DIR/candidates.jsonl        every distinct correct program at most as long as the best then,
+                                with its model cycles, one JSON line each (for `alphadev rerank`)
 
 Reading (`records`, `best`, `metrics`) needs nothing. A training writes only after `claim`:
 the directory's identity must be this run's (or the directory holds no run yet) and no other
@@ -27,9 +29,9 @@ from typing import Optional
 
 from alphadev.results import Record, RecordError, load
 
-IDENTITY, LOCK = "run.json", "lock"
+IDENTITY, LOCK, CANDIDATES = "run.json", "lock", "candidates.jsonl"
 # What a run leaves in its directory: any of them without an identity is someone else's run.
-RUN_FILES = ("best.json", "metrics.csv", "config.json", "checkpoints", "replay.npz", "archive.npz")
+RUN_FILES = ("best.json", "metrics.csv", "config.json", "checkpoints", "replay.npz", "archive.npz", "candidates.jsonl")
 
 
 class RunDirError(ValueError):
@@ -213,6 +215,27 @@ class RunDir:
             return load(best)
         except RecordError as e:
             raise RunDirError(f"{e}; delete it, and the next run rebuilds it from {self.path / 'records'}") from None
+
+    # -- candidates: every distinct correct program kept, for a native re-ranking ----------------
+
+    def add_candidate(self, text: str, length: int, model_cycles: float) -> None:
+        """Appends one candidate line (a line a kill cuts short is dropped when read)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / CANDIDATES).open("a") as f:
+            f.write(json.dumps(dict(text=text, length=length, model_cycles=round(model_cycles, 4))) + "\n")
+
+    def candidates(self) -> list[dict]:
+        """The candidates kept so far: {"text", "length", "model_cycles"} each, in order."""
+        path = self.path / CANDIDATES
+        out = []
+        for line in (path.read_text().splitlines() if path.exists() else []):
+            try:
+                item = json.loads(line)
+                out.append(dict(text=str(item["text"]), length=int(item["length"]),
+                                model_cycles=float(item["model_cycles"])))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a line a kill cut short
+        return out
 
     # -- metrics ----------------------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 Each iteration plays `selfplay_batch` episodes with the search, adds them to the replay, takes
 `steps_per_iteration` learner steps, and looks at every finished correct program: one shorter
-than the best so far (for equal length, fewer llvm-mca cycles) is confirmed on Unicorn
-(`game.confirm`, which raises if JAX and Unicorn disagree) and written as a record. The run stops
-when a program of `target_length` is recorded, or when `minutes` are spent. Checkpoints (orbax)
+than the best so far is confirmed on Unicorn (`game.confirm`, which raises if JAX and Unicorn
+disagree) and written as a record, with llvm-mca's cycles and the cycle model's. Every distinct
+correct program at most as long as the best is kept in candidates.jsonl (for `alphadev rerank`).
+The run stops when a program of `target_length` is recorded, or when `minutes` are spent; with
+`after_target` "latency" the target starts a second phase instead (AlphaDev's): until `minutes`,
+a program as long as the best with fewer model cycles is recorded too. Checkpoints (orbax)
 hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
 buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
 command resumes from the last one, and records already written stay.
@@ -122,6 +125,8 @@ class Trainer:
                                    value_weight=config.archive_value_weight, seed=distributed.process_seed(config.seed))
         self.archive_path, self.replay_path = Path(out) / "archive.npz", Path(out) / "replay.npz"
         self.best = self.run.best()
+        # text -> model cycles of every correct program kept (at most as long as the best then)
+        self.candidates = {c["text"]: c["model_cycles"] for c in self.run.candidates()}
         if self.primary:
             write_whole(Path(out) / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         self._saved_at, self._signal, self._mca_warned = time.time(), None, False
@@ -182,27 +187,47 @@ class Trainer:
     def iteration(self) -> int:
         return int(self.state["counters"][0])
 
-    def _better(self, length: int) -> bool:
-        return self.best is None or length < self.best.length
+    def _better(self, length: int, cycles: Optional[float] = None) -> bool:
+        """Shorter than the best record; or, after the target with `after_target` "latency",
+        as long and fewer model cycles (`cycles` None: not known yet, so possibly)."""
+        if self.best is None or length < self.best.length:
+            return True
+        if self.config.after_target != "latency" or length > self.best.length:
+            return False
+        best = self.best.latency.get("model_cycles")
+        return cycles is None or best is None or cycles < best - 1e-6
 
     def _consider(self, traj) -> None:
         final = devices.gather(traj.final)  # every process's episodes: the primary records them
         if not self.primary:
             return
-        order = np.argsort(np.asarray(final.length))
+        order = np.argsort(np.asarray(final.length), kind="stable")
         for b in order:
-            if not final.correct[b] or not self._better(int(final.length[b])):
+            if not final.correct[b] or (self.best is not None and int(final.length[b]) > self.best.length):
                 continue
             state = jax.tree_util.tree_map(lambda x, b=b: x[b], final)
-            score = self.game.confirm(state)  # Unicorn; raises MachineDisagreement on a mismatch
             program = self.game.program(state)
+            model = self._keep_candidate(program)
+            if not self._better(len(program), model):
+                continue
+            score = self.game.confirm(state)  # Unicorn; raises MachineDisagreement on a mismatch
             cycles = self._cycles(program)
             record = Record.of(self.config.game, program, seed=self.config.seed, config=self.config.to_dict(),
                                source=f"alphadev train ({self.config.search.planner})",
-                               latency={"cycles": cycles, "executed": score.executed})
+                               latency={"cycles": cycles, "model_cycles": model, "executed": score.executed})
             self.run.add(record)
             self.best = record
-            self._print(f"new best: {record.length} instructions, {cycles} cycles (confirmed on Unicorn)", line=True)
+            self._print(f"new best: {record.length} instructions, {model:.2f} model cycles, {cycles} llvm-mca cycles "
+                        "(confirmed on Unicorn)", line=True)
+
+    def _keep_candidate(self, program) -> float:
+        """Keeps a correct program as long as the best or shorter in the run's candidates (each
+        distinct program once, for `alphadev rerank`); returns its model cycles."""
+        text = isa.to_text(program)
+        if text not in self.candidates:
+            self.candidates[text] = self.game.model_cycles(program)
+            self.run.add_candidate(text, len(program), self.candidates[text])
+        return self.candidates[text]
 
     def _cycles(self, program) -> Optional[int]:
         """llvm-mca's cycles, or None where llvm-mca is missing or fails: a record is never lost to it."""
@@ -299,6 +324,8 @@ class Trainer:
         return params if self.processes == 1 else jax.device_get(params)
 
     def done(self) -> bool:
+        if self.config.after_target == "latency":
+            return False  # the target length starts the second phase; minutes end it
         target = self.config.target_length
         return bool(target and self.best is not None and self.best.length <= target)
 
