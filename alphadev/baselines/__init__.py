@@ -34,7 +34,7 @@ class Method:
 METHODS: dict[str, Method] = {
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
-    "stochastic": Method(stochastic.method, {"chains": 32, "beta": 100.0, "alpha": 0.005, "shaping": 1.0,
+    "stochastic": Method(stochastic.method, {"chains": 32, "beta": 100.0, "alpha": 0.005, "shaping": 0.5,
                                              "max_length": 0, "steps": 256, "init": "empty", "from": ""}, stochastic.check),
 }
 

@@ -3,20 +3,26 @@
 As the AlphaDev paper's AlphaDev-S baseline (Mankowitz et al., Nature 2023, Methods; after
 STOKE, Schkufza et al., ASPLOS 2013): a chain holds one program and repeatedly proposes a small
 random change to it, accepting the proposal with the Metropolis probability
-min(1, exp(-beta x (cost' - cost))), where
+min(1, exp(-beta x (cost' - cost))), with
 
-    cost = (1 - items - shaping x potential) + alpha x length
+    cost = alpha x length + (0 for a correct program, else
+                             1 - items + shaping x (most - potential))
 
 where items is the task's own judgement of the program (`Task.jax_judge`: the weighted fraction
 of correct output items, in [0, 1]) on the task's search inputs, and potential is the game's
-shaping potential (`Game.shaping`: the task's potentials its config names, 0 for a correct
-program or a game without any), the finer correctness signal the task exposes in place of
-STOKE's bit-level error. With `shaping=0` the cost is AlphaDev-S's items alone. A program is a packed array of
-vocabulary items, at most `max_length` long. The moves, each drawn with equal probability:
-add an instruction at a random place, delete one, swap two, change an instruction's opcode
-(another vocabulary item with the same operands), change one of its operands (another item
-with the same mnemonic differing in exactly one operand), and replace one by a random
-vocabulary item. A move that cannot apply (deleting from the empty program, an instruction
+shaping potential (`Game.shaping`: the task's potentials its config names, each in [0, 1], with
+`most` the sum of their weights; 0 for a game without any), the finer correctness signal the
+task exposes in place of STOKE's bit-level error. The potential enters as what is still missing
+of it, so every incorrect program costs more than any correct one of its length (the sorts'
+potential credits values computed in registers and not yet stored: subtracted as it stands, a
+program that stores nothing would cost less than a correct one). With `shaping=0` the cost is
+AlphaDev-S's items alone.
+
+A program is a packed array of vocabulary items, at most `max_length` long. The moves, each
+drawn with equal probability: add an instruction at a random place, delete one, swap two,
+change an instruction's opcode (another vocabulary item with the same operands), change one of
+its operands (another item with the same mnemonic differing in exactly one operand), and
+replace one by a random vocabulary item. A move that cannot apply (deleting from the empty program, an instruction
 with no opcode neighbour, ...) proposes the program unchanged, and counts as not accepted.
 
 Programs need not follow the game's legality rules: the JAX machine judges any program of
@@ -159,7 +165,7 @@ def make_evaluate(game: games.Game):
     its limit), but with no legality rule: any straight-line program of the vocabulary runs.
     items and correct are the task's own judgement (`Task.jax_judge`); potential is the game's
     shaping potential (`Game.shaping`, the task's potentials its config names; 0 without any)
-    of the final machine state, taken as 0 for a correct program.
+    of the final machine state.
     """
     table = game.table
     tokens = jnp.asarray(np.concatenate([table.tokens, np.zeros((1, jm.N_FIELDS), np.int32)]))
@@ -185,8 +191,7 @@ def make_evaluate(game: games.Game):
         items, correct = game.task.jax_judge(machine, outside)
         loaded = jnp.any(load[index][:, None] == slots, axis=0)
         stored = jnp.any(store[index][:, None] == slots, axis=0)
-        potential = jnp.where(correct, 0.0, game.shaping(machine, loaded, stored))
-        return items, correct, potential.astype(jnp.float32)
+        return items, correct, game.shaping(machine, loaded, stored).astype(jnp.float32)
 
     return jax.vmap(one)
 
@@ -200,9 +205,16 @@ class Chains(NamedTuple):
     best_length: jax.Array  # [C] int32 its length (L + 1: none shorter than the bound yet)
 
 
-def cost_of(items, potential, length, *, alpha: float, shaping: float):
-    """The chain's cost: incorrectness (less `shaping` x the potential) plus alpha per instruction."""
-    return (1.0 - items - shaping * potential) + alpha * length.astype(jnp.float32)
+def cost_of(items, correct, potential, length, *, alpha: float, shaping: float, most: float):
+    """[C] the chains' cost: alpha per instruction, plus for an incorrect program the items it
+    misses and `shaping` x the potential it misses (`most`: the potential's largest value)."""
+    missing = 1.0 - items + shaping * jnp.maximum(most - potential, 0.0)
+    return jnp.where(correct, 0.0, missing) + alpha * length.astype(jnp.float32)
+
+
+def most_potential(game: games.Game) -> float:
+    """The largest shaping potential of `game`: its weights' sum (each potential is in [0, 1])."""
+    return float(sum(weight for _, weight in game.shaping.terms))
 
 
 def make_chains(game: games.Game, *, moves: Moves, alpha: float, beta: float, shaping: float, steps: int):
@@ -212,6 +224,7 @@ def make_chains(game: games.Game, *, moves: Moves, alpha: float, beta: float, sh
     current cost over the steps), best_items ([] the highest items of any proposal).
     """
     evaluate = make_evaluate(game)
+    most = most_potential(game)
 
     def step(chains: Chains, key):
         n = chains.program.shape[0]
@@ -219,7 +232,7 @@ def make_chains(game: games.Game, *, moves: Moves, alpha: float, beta: float, sh
         proposal = jax.vmap(propose, in_axes=(0, 0, None))(jax.random.split(k_move, n), chains.program, moves)
         items, correct, potential = evaluate(proposal)
         length = jnp.sum(proposal != EMPTY, axis=1).astype(jnp.int32)
-        cost = cost_of(items, potential, length, alpha=alpha, shaping=shaping)
+        cost = cost_of(items, correct, potential, length, alpha=alpha, shaping=shaping, most=most)
         # Metropolis: accept with probability min(1, exp(-beta x (cost' - cost))).
         accept = jnp.log(jax.random.uniform(k_accept, (n,))) < -beta * (cost - chains.cost)
         changed = jnp.any(proposal != chains.program, axis=1)
@@ -241,21 +254,27 @@ def start_program(game: games.Game, path: str, max_length: int) -> np.ndarray:
     """The packed program [max_length] of the record at `path`, for a warm start.
 
     Raises:
-      RecordError, ValueError: one line, naming the file and the problem.
+      ValueError: one line, naming the file and the problem.
     """
     from alphadev import results
-    record = results.load(path, game.task.name)
-    if record.game != game.task.name:
-        raise ValueError(f"from={path}: the record is a {record.game} program, not {game.task.name}")
-    program = record.program
-    if any(ins.target is not None for ins in program):
-        raise ValueError(f"from={path}: the stochastic search moves straight-line programs only; this one jumps")
-    if len(program) > max_length:
-        raise ValueError(f"from={path}: {len(program)} instructions, more than max_length {max_length}")
     try:
-        actions = game.moves_for(program)
-    except ValueError as e:
-        raise ValueError(f"from={path}: {e}") from None
+        record = results.load(path, game.task.name)
+    except results.RecordError as e:
+        raise ValueError(f"--set from: {e}") from None
+    problem = None
+    if record.game != game.task.name:
+        problem = f"the record is a {record.game} program, not {game.task.name}"
+    elif any(ins.target is not None for ins in record.program):
+        problem = "it jumps, and the stochastic search moves straight-line programs only"
+    elif len(record.program) > max_length:
+        problem = f"{len(record.program)} instructions, more than max_length {max_length}"
+    else:
+        try:
+            actions = game.moves_for(record.program)
+        except ValueError as e:
+            problem = str(e)
+    if problem:
+        raise ValueError(f"--set from={path}: {problem}")
     out = np.full(max_length, EMPTY, np.int32)
     out[:len(actions)] = actions
     return out
@@ -289,7 +308,7 @@ def _initial(game: games.Game, moves: Moves, *, chains: int, max_length: int, in
 
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, chains: int = 32, beta: float = 100.0,
-           alpha: float = 0.005, shaping: float = 1.0, max_length: int = 0, steps: int = 256,
+           alpha: float = 0.005, shaping: float = 0.5, max_length: int = 0, steps: int = 256,
            init: str = "empty", start: str = "") -> None:
     """Runs the chains until the target is recorded or `seconds` are spent.
 
@@ -301,8 +320,9 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, chain
       chains: chains run in parallel.
       beta: inverse temperature of the Metropolis acceptance.
       alpha: cost per instruction, in units of the item fraction.
-      shaping: weight of the game's shaping potential in the cost (0: the items alone; the
-        sorts' potential credits output computed in registers but not yet stored).
+      shaping: weight of the game's shaping potential in the cost (0: the items alone). Below
+        1, storing a value computed in a register lowers the cost (the sorts' potential moves
+        its credit to the items at half the weight).
       max_length: the longest program (0: the game's max_length).
       steps: proposals per chain per compiled call (chains x steps proposals per call).
       init: cold start from the "empty" program or "random" programs of random length.
@@ -319,7 +339,8 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, chain
     lengths = (programs != EMPTY).sum(axis=1)
     # Warm: only programs shorter than the start count. Cold: any correct one does.
     bound = int(lengths[0]) if begin is not None and bool(correct[0]) else max_length + 1
-    state = Chains(program=jnp.asarray(programs), cost=cost_of(items, potential, jnp.asarray(lengths), alpha=alpha, shaping=shaping),
+    state = Chains(program=jnp.asarray(programs), cost=cost_of(items, correct, potential, jnp.asarray(lengths), alpha=alpha,
+                                                        shaping=shaping, most=most_potential(game)),
                    items=items, best=jnp.asarray(programs), best_length=jnp.full(chains, bound, jnp.int32))
     log.saw(float(jnp.max(items)))
     if begin is not None:
