@@ -55,7 +55,7 @@ def test_opcode_and_operand_neighbours():
     moves = st.make_moves(game)
     vocab = game.task.vocabulary
     a = vocab.index(isa.parse("cmp eax, ecx")[0])
-    opcode = {isa.to_text(isa.Program((vocab[b],))) for b in np.asarray(moves.opcode[a, :moves.opcode_count[a]])}
+    opcode = {isa.to_text(isa.Program((vocab[b],))).strip() for b in np.asarray(moves.opcode[a, :moves.opcode_count[a]])}
     assert opcode == {"mov eax, ecx", "cmovl eax, ecx", "cmovg eax, ecx"}
     for b in np.asarray(moves.operand[a, :moves.operand_count[a]]):
         assert vocab[b].mnemonic == "cmp" and sum(x != y for x, y in zip(vocab[a].operands, vocab[b].operands)) == 1
@@ -112,7 +112,7 @@ def test_bad_from_is_one_line_and_writes_nothing(tmp_path, capsys):
     branchy = Record.of("varsort3", games.make("varsort3").task.references[0].program).save(tmp_path / "v.json")
     sort2 = Record.of("sort2", games.make("sort2").task.references[0].program).save(tmp_path / "s.json")
     cases = [("sort3", tmp_path / "missing.json", "no such file"),
-             ("sort3", sort2, "the record is a sort2 program, not sort3"),
+             ("sort3", sort2, "a record for sort2, not sort3"),
              ("varsort3", branchy, "it jumps")]
     for game, value, problem in cases:
         argv = ["search", game, "--method", "stochastic", "--out", str(out), "--set", f"from={value}"]
