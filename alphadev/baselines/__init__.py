@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import games
-from alphadev.baselines import beam, random
+from alphadev.baselines import beam, random, stochastic
 from alphadev.baselines.log import SearchLog
 from alphadev.results import Record
 
@@ -26,11 +26,16 @@ __all__ = ["METHODS", "Method", "SearchLog", "parse_options", "run"]
 class Method:
     search: Callable
     options: dict  # name -> default; the default's type is the option's type
+    # (game, options) -> None: raises a one-line ValueError for options that cannot work (a
+    # missing file, ...) before the run directory is claimed, so a bad option writes nothing.
+    check: Optional[Callable] = None
 
 
 METHODS: dict[str, Method] = {
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
+    "stochastic": Method(stochastic.method, {"chains": 32, "beta": 100.0, "alpha": 0.005, "shaping": 0.5,
+                                             "max_length": 0, "steps": 256, "init": "empty", "from": ""}, stochastic.check),
 }
 
 
@@ -87,6 +92,8 @@ def run(method: str, game_name: str, out: str | Path, *, minutes: float, seed: i
     game = games.make(game_name, **game_config)
     if target_length is None:
         target_length = game.task.target_length or 0
+    if METHODS[method].check is not None:
+        METHODS[method].check(game, options)
     config = dict(game=game_name, seed=seed, method=method, minutes=minutes, target_length=target_length,
                   game_config=game_config, options=options)
     log = SearchLog(game, config, out, target_length=target_length, quiet=quiet)
