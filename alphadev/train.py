@@ -6,8 +6,8 @@ than the best so far is confirmed on Unicorn (`game.confirm`, which raises if JA
 disagree) and written as a record, with llvm-mca's cycles and the cycle model's. Every distinct
 correct program at most as long as the best is kept in candidates.jsonl (for `alphadev rerank`).
 The run stops when a program of `target_length` is recorded, or when `minutes` are spent; with
-`after_target` "latency" the target starts a second phase instead (AlphaDev's): until `minutes`,
-a program as long as the best with fewer model cycles is recorded too. Checkpoints (orbax)
+`after_target` "latency" the target starts a second phase instead (AlphaDev's) that lasts until
+`minutes`; such a run records a program as long as the best with fewer model cycles too. Checkpoints (orbax)
 hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
 buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
 command resumes from the last one, and records already written stay.
@@ -188,8 +188,8 @@ class Trainer:
         return int(self.state["counters"][0])
 
     def _better(self, length: int, cycles: Optional[float] = None) -> bool:
-        """Shorter than the best record; or, after the target with `after_target` "latency",
-        as long and fewer model cycles (`cycles` None: not known yet, so possibly)."""
+        """Shorter than the best record; or, with `after_target` "latency", as long and fewer
+        model cycles (`cycles` None: not known yet, so possibly)."""
         if self.best is None or length < self.best.length:
             return True
         if self.config.after_target != "latency" or length > self.best.length:
