@@ -7,8 +7,8 @@ disagree) and written as a record, with llvm-mca's cycles and the cycle model's.
 correct program at most as long as the best is kept in candidates.jsonl (for `alphadev rerank`).
 The run stops when a program of `target_length` is recorded, or when `minutes` are spent; with
 `after_target` "latency" the target starts a second phase instead (AlphaDev's) that lasts until
-`minutes`; such a run records a program as long as the best with fewer model cycles too. Checkpoints (orbax)
-hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
+`minutes`, and such a run also records a program as long as the best with fewer model cycles.
+Checkpoints (orbax) hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
 buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
 command resumes from the last one, and records already written stay.
 
