@@ -8,9 +8,9 @@ correct program at most as long as the best is kept in candidates.jsonl (for `al
 The run stops when a program of `target_length` is recorded, or when `minutes` are spent; with
 `after_target` "latency" the target starts a second phase instead (AlphaDev's) that lasts until
 `minutes`, and such a run also records a program as long as the best with fewer model cycles.
-Checkpoints (orbax) hold the parameters, optimiser state, counters and key, saved beside the archive and the replay
-buffer, every `checkpoint_every` iterations and at least every `checkpoint_seconds`; the same
-command resumes from the last one, and records already written stay.
+Checkpoints (orbax) hold the parameters, optimiser state, counters and key, saved beside the
+archive and the replay buffer, every `checkpoint_every` iterations and at least every
+`checkpoint_seconds`; the same command resumes from the last one, and records already written stay.
 
 Each logged iteration is a row of metrics.csv and the same scalars in TensorBoard event files
 (DIR/tensorboard): the search's figures, the loss and its parts, the correct programs found
