@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import games
-from alphadev.baselines import beam, random
+from alphadev.baselines import astar, beam, random
 from alphadev.baselines.log import SearchLog
 from alphadev.results import Record
 
@@ -29,6 +29,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
+    "astar": Method(astar.search, dict(all=False, chunk=128, batch=4096, limit=5000, rank=200, keep=5)),
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
 }
