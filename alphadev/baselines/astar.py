@@ -43,12 +43,10 @@ class AStar:
       kernel: the `Kernel` of the game.
       budget: the most instructions a program may have.
       every: keep every shortest edge (for counting and listing all shortest programs).
-      weight: order by g + weight x bound (1: A*; more: weighted A*, which dives sooner to a
-        correct program but no longer proves it shortest).
     """
 
-    def __init__(self, kernel: Kernel, *, budget: int, every: bool = False, weight: float = 1.0):
-        self.kernel, self.budget, self.every, self.weight = kernel, budget, every, weight
+    def __init__(self, kernel: Kernel, *, budget: int, every: bool = False):
+        self.kernel, self.budget, self.every = kernel, budget, every
         self.best: dict[int, int] = {}                 # key -> node id at its fewest instructions
         self.g, self.parent, self.action, self.correct = [], [], [], []
         self.open: dict[tuple[int, int], list] = defaultdict(list)   # (f, g) -> [(ids, Nodes)]
@@ -115,7 +113,7 @@ class AStar:
         if not len(pi):
             return
         keys = (key[pi, ai, 0].astype(np.uint64) << np.uint64(32)) | key[pi, ai, 1].astype(np.uint64)
-        f = g + 1 + np.ceil(self.weight * bound[pi, ai] - 1e-9).astype(np.int64)
+        f = g + 1 + bound[pi, ai]
         fresh = np.zeros(len(pi), bool)
         target = np.full(len(pi), -1, np.int64)
         seen: dict[int, int] = {}
