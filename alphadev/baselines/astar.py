@@ -16,8 +16,9 @@ edge that reaches a node at its fewest instructions; the shortest programs are t
 that graph, counted exactly (a class of images reached by N prefixes passes N to each child
 class per move of its representative, since renaming maps the moves of one member onto the
 other's). It then lists them (all of them, or the first `limit` in move order), ranks them
-by llvm-mca cycles and writes the best `keep` of them to `alternatives.json` in the run directory
-(the records hold only programs shorter than the best so far).
+by llvm-mca cycles and writes the fastest `keep` as records in `alternatives/` of the run
+directory (`records/` holds only programs shorter than the best so far), with the count in
+`alternatives.json`.
 """
 from __future__ import annotations
 
@@ -225,7 +226,7 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
       chunk: parents per compiled call; batch: nodes popped per expansion step.
       limit: with `all`, list at most this many programs (in move order); rank: run llvm-mca on
         at most this many of them, spread evenly over the list; keep: write the fastest `keep`
-        to alternatives.json.
+        as records in alternatives/.
     """
     del seed
     start = time.perf_counter()
@@ -296,10 +297,15 @@ def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):
             log.say(f"no llvm-mca ranking ({e})")
             break
     ranked.sort(key=lambda x: x[0])
-    best = [dict(cycles=c, text=isa.to_text(p)) for c, p in ranked[:keep]]
+    files = []
+    for cycles, program in ranked[:keep]:
+        score = game.task.score(program, "unicorn", cycles=False)
+        if not score.correct:
+            raise games.MachineDisagreement(f"astar: Unicorn judges a listed program wrong ({score.reason}):\n"
+                                            + isa.to_text(program))
+        files.append(log.alternative(program, executed=score.executed, cycles=cycles).name)
     (log.run.path / "alternatives.json").write_text(json.dumps(dict(
-        length=shortest, count=count, listed=len(programs), ranked=len(ranked), mcpu="skylake", best=best),
-        indent=1) + "\n")
-    if best:
-        log.say(f"fastest of {len(ranked)} ranked by llvm-mca: {best[0]['cycles']} cycles "
-                f"(alternatives.json)")
+        length=shortest, count=count, final_states=len(goals), listed=len(programs), ranked=len(ranked),
+        mcpu="skylake", cycles=[c for c, _ in ranked[:keep]], files=files), indent=1) + "\n")
+    if ranked:
+        log.say(f"fastest of {len(ranked)} ranked by llvm-mca: {ranked[0][0]} cycles (alternatives/{files[0]})")

@@ -13,6 +13,7 @@ from alphadev import baselines
 from alphadev.baselines import kernel as K
 from alphadev.baselines.astar import AStar
 from alphadev.config import load_config
+from alphadev.results import load
 from alphadev.rundir import RunDir
 
 # AlphaDev's 17-instruction sort3 in this vocabulary, as A* first found it.
@@ -177,10 +178,13 @@ def test_a_search_writes_the_run_format(tmp_path):
     metrics = run.metrics()
     for column in ("explored", "frontier", "f", "dedup_hits"):
         assert column in metrics and len(metrics[column]) >= 3
-    alternatives = json.loads((tmp_path / "run" / "alternatives.json").read_text())
-    assert alternatives["length"] == 8 and alternatives["count"] >= len(alternatives["best"]) >= 1
-    for alt in alternatives["best"]:
-        assert _game("sort2").task.score(isa.parse(alt["text"])).correct
+    summary = json.loads((tmp_path / "run" / "alternatives.json").read_text())
+    assert summary["length"] == 8 and summary["count"] >= len(summary["files"]) == 2
+    assert summary["cycles"] == sorted(summary["cycles"])
+    for name in summary["files"]:
+        record = load(tmp_path / "run" / "alternatives" / name)
+        assert record.length == 8 and record.latency["cycles"] in summary["cycles"]
+        assert _game("sort2").task.score(record.program).correct
 
 
 def test_every_shortest_sort2_is_listed_once_and_the_count_matches():
