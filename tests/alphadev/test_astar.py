@@ -187,21 +187,29 @@ def test_a_search_writes_the_run_format(tmp_path):
         assert _game("sort2").task.score(record.program).correct
 
 
-def test_every_shortest_sort2_is_listed_once_and_the_count_matches():
-    """The count over classes of states equals the concrete programs listed, all distinct; a
-    sample of them is correct on Unicorn and of the shortest length."""
-    from alphadev.baselines.astar import _listing
-    game, kernel = _game("sort2"), _kernel("sort2")
-    astar = AStar(kernel, budget=8, every=True)
-    goals = []
+def _every(kernel, budget):
+    astar, goals = AStar(kernel, budget=budget, every=True), []
     while astar.lowest() is not None:
         ids, nodes = astar.pop(astar.lowest(), 4096)
         hits = np.asarray(astar.correct)[ids]
         goals += ids[hits].tolist()
         if (~hits).any():
             astar.expand(ids[~hits], K.take(nodes, ~hits))
-    count = astar.counts(np.array(goals))
-    listed = _listing(kernel, astar, np.array(goals), 10**6)
+    return astar, np.array(goals)
+
+
+def test_every_shortest_sort2_is_listed_once_and_the_count_matches():
+    """The count over classes of states equals the count over concrete states (symmetries off)
+    and the concrete programs listed, all distinct; a sample of them is correct on Unicorn."""
+    from alphadev.baselines.astar import _listing
+    game, kernel = _game("sort2"), _kernel("sort2")
+    astar, goals = _every(kernel, 8)
+    count = astar.counts(goals)
+    concrete = K.Kernel(game, chunk=16)
+    concrete.symmetric_registers = concrete.symmetric_flags = False
+    plain, plain_goals = _every(concrete, 8)
+    assert len(plain.g) > len(astar.g) and plain.counts(plain_goals) == count
+    listed = _listing(kernel, astar, goals, 10**6)
     assert count == len(listed) == len({tuple(m) for m in listed}) > 1
     from games import paths
     for moves in listed[::32]:
