@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import games
-from alphadev.baselines import astar, beam, random
+from alphadev.baselines import astar, beam, kernel, random
 from alphadev.baselines.log import SearchLog
 from alphadev.results import Record
 
@@ -26,10 +26,12 @@ __all__ = ["METHODS", "Method", "SearchLog", "parse_options", "run"]
 class Method:
     search: Callable
     options: dict  # name -> default; the default's type is the option's type
+    refuses: Optional[Callable] = None  # game -> why the method cannot search it (one line), or None
 
 
 METHODS: dict[str, Method] = {
-    "astar": Method(astar.search, dict(all=False, chunk=128, batch=4096, limit=5000, rank=200, keep=5)),
+    "astar": Method(astar.search, dict(all=False, chunk=128, batch=4096, limit=5000, rank=200, keep=5),
+                    refuses=kernel.unsupported),
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
 }
@@ -86,6 +88,10 @@ def run(method: str, game_name: str, out: str | Path, *, minutes: float, seed: i
     options = {**METHODS[method].options, **(options or {})}
     game_config = load_config(game_name).game_config
     game = games.make(game_name, **game_config)
+    refuses = METHODS[method].refuses
+    why = refuses(game) if refuses else None
+    if why:
+        raise ValueError(f"{method}: {why}")  # before the run directory is claimed
     if target_length is None:
         target_length = game.task.target_length or 0
     config = dict(game=game_name, seed=seed, method=method, minutes=minutes, target_length=target_length,

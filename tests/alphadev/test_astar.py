@@ -140,10 +140,13 @@ def test_the_key_merges_renamed_registers_and_flipped_compares_only():
     assert sorted(ex[1][0][ex[0][0]].tolist()) == sorted(ey[1][0][ey[0][0]].tolist())
 
 
-def test_unsupported_games_are_one_line_errors():
+def test_unsupported_games_are_one_line_errors_before_anything_is_written(tmp_path):
     for name in ("varsort3", "hash9to16"):
         with pytest.raises(ValueError, match=f"astar: .*{name}"):
             K.Kernel(games.make(name))
+        with pytest.raises(ValueError, match=f"^astar: {name}"):
+            baselines.run("astar", name, tmp_path / name, minutes=1, quiet=True)
+        assert not (tmp_path / name).exists()
 
 
 def _shortest(name):
