@@ -363,6 +363,8 @@ class Kernel:
             end with different routes to be sorted; a compare between two places of one class
             splits it in two at most (equal routes compare equal), so c compares part a class
             into at most 2^c.
+          cmovs, again: 1 + ceil(log2 M') for the largest group M' of inputs that agree on
+            every route, whichever is more (see the comment in the code).
         Every move changes one count by at most one, and only downwards in its own kind (a mov
         or cmov only merges classes, a store of a wrong slot is a dead end), so the bound is
         also consistent: f = g + bound never decreases along a path.
@@ -399,11 +401,14 @@ class Kernel:
         col_load = jnp.any(jnp.all(~w[:, :, None] | (want[:, :, None] == memory[:, None, :]), axis=0)
                            & loadable[None, :], axis=1)                                # [N]
         missing = needs & ~col_held & ~col_load
-        chosen = jnp.zeros(n, bool)
-        compatible = jnp.asarray(self.compatible)
-        for j in range(n):
-            chosen = chosen.at[j].set(missing[j] & ~jnp.any(chosen & compatible[j]))
-        cmovs = jnp.sum(chosen)
+        if (self.compatible == np.eye(n, dtype=bool)).all():   # every two slots want different columns
+            cmovs = jnp.sum(missing)
+        else:
+            chosen = jnp.zeros(n, bool)
+            compatible = jnp.asarray(self.compatible)
+            for j in range(n):
+                chosen = chosen.at[j].set(missing[j] & ~jnp.any(chosen & compatible[j]))
+            cmovs = jnp.sum(chosen)
         # Routes of the inputs with distinct values: which original slot each place's value left.
         rows = vals[jnp.asarray(self.routed)]                                          # [Q, P]
         routes = jnp.sum((rows[:, :, None] == jnp.asarray(self.origin)[:, None, :])
