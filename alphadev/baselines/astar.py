@@ -103,6 +103,8 @@ class AStar:
 
     def expand(self, ids: np.ndarray, nodes: Nodes) -> None:
         """Expands a batch of nodes of one g by every legal move into the open list."""
+        if not len(ids):
+            return
         g = int(nodes.length[0])
         legal, key, bound, dead, correct = self.kernel.expand(nodes)
         self.expanded += len(ids)

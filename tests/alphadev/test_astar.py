@@ -166,7 +166,6 @@ def test_sort2_is_eight_instructions():
     assert length == 8
 
 
-@pytest.mark.slow
 def test_sort3_is_seventeen_instructions():
     length, _ = _shortest("sort3")
     assert length == 17
