@@ -30,7 +30,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "astar": Method(astar.search, dict(all=False, chunk=128, batch=4096, limit=5000, rank=200, keep=5),
+    "astar": Method(astar.search, dict(all=False, chunk=128, batch=1024, limit=5000, rank=200, keep=5),
                     refuses=kernel.unsupported),
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),

@@ -216,7 +216,7 @@ def _listing(kernel: Kernel, astar: AStar, goals: np.ndarray, limit: int) -> lis
 
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: bool = False,  # noqa: A002
-           chunk: int = 128, batch: int = 4096, limit: int = 5000, rank: int = 200,
+           chunk: int = 128, batch: int = 1024, limit: int = 5000, rank: int = 200,
            keep: int = 5) -> None:
     """Runs A* until the shortest program is recorded (with `all`: every one counted and ranked).
 
