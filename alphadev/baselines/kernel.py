@@ -186,8 +186,7 @@ class Kernel:
         onehot = lambda idx: np.eye(P, dtype=np.float32)[idx].T                     # [P, A]
         cmp = self.kind == CMP
         return dict(src=onehot(self.src), diff=np.where(cmp, 1, 0)[None] * (onehot(self.src) - onehot(self.other)),
-                    dst=np.eye(P, dtype=bool)[self.dst] & (self.kind != CMP)[:, None],
-                    lt=self.takes[:, 0], eq=self.takes[:, 1], gt=self.takes[:, 2])
+                    dst=np.eye(P, dtype=bool)[self.dst] & (self.kind != CMP)[:, None])
 
     def duck(self, p: Nodes):
         """The game-state fields the legality rules read, projected from one image."""
