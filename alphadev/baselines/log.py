@@ -1,7 +1,9 @@
 """What every baseline search writes: the run directory the agent writes, in the same format.
 
 Records (each confirmed on Unicorn first), best.json and metrics.csv, so that `verify`, `bench`,
-`export`, `show`, `plot` and the notebook read a baseline's run as they read a training's.
+`export`, `show`, `plot` and the notebook read a baseline's run as they read a training's. A
+search that lists several programs of the best length (astar with all=true) writes the ones it
+keeps to `alternatives/NNNN.json`, records in the same format.
 """
 from __future__ import annotations
 
@@ -103,6 +105,17 @@ class SearchLog:
         self.found_at.append((self.elapsed, len(program)))
         self.say(f"new best: {len(program)} instructions at {self.elapsed:.1f} s (confirmed on Unicorn)")
         return True
+
+    def alternative(self, program: isa.Program, *, executed: float, cycles: int) -> Path:
+        """Writes a correct program, confirmed by the caller, that is no shorter than the best, as
+        the next `alternatives/NNNN.json`: a record like those in `records/` (so verify, show,
+        bench and export read it), for searches that list several programs of one length."""
+        record = Record.of(self.config["game"], program, seed=self.config["seed"], config=self.config,
+                           source=f"alphadev search ({self.config['method']}), an alternative",
+                           latency={"executed": executed, "cycles": cycles, "mcpu": "skylake"})
+        folder = self.run.path / "alternatives"
+        number = len(list(folder.glob("*.json"))) + 1 if folder.exists() else 1
+        return record.save(folder / f"{number:04d}.json")
 
     def log(self, *, explored: int, **extra: float) -> None:
         """A metrics row: the step, time, best so far, states or programs explored, and `extra`.

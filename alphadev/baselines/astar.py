@@ -1,0 +1,313 @@
+"""A*: exact, optimal-length search over the game's states, after Ullrich & Hack (CGO 2025).
+
+Nodes are images of the game's state (`kernel.Kernel`: every input's registers, slots and last
+compare outcome, and the game's bookkeeping), expanded in batches by every legal move under the
+game's own rules. A node is kept once per canonical key (`Kernel.key`: up to register renaming
+and compare orientation, without the length), at the fewest instructions that reach it; a
+child is dropped when it is a dead end (a value lost, a slot stored wrong) or when g + bound
+exceeds the budget (the game's `max_length`), where the bound (`Kernel.judge`) is a consistent
+lower bound on the instructions still needed: stores + loads + cmovs + compares still
+required. Nodes are expanded in order of f = g + bound, deepest first among equal f; a correct
+program is a node with bound 0, so the first one popped is a shortest program of the game (no
+open node could lead to a shorter one).
+
+With `all`, the search goes on through every node of f equal to that length and keeps every
+edge that reaches a node at its fewest instructions; the shortest programs are the paths of
+that graph, counted exactly (a class of images reached by N prefixes passes N to each child
+class per move of its representative, since renaming maps the moves of one member onto the
+other's). It then lists them (all of them, or the first `limit` in move order), ranks them
+by llvm-mca cycles and writes the fastest `keep` as records in `alternatives/` of the run
+directory (`records/` holds only programs shorter than the best so far), with the count in
+`alternatives.json`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import games
+import isa
+from games import paths
+from alphadev.baselines.kernel import Kernel, Nodes, concat, take
+from alphadev.baselines.log import SearchLog
+
+__all__ = ["search", "AStar"]
+
+
+class AStar:
+    """The open list, the best node per key and, with `every`, the graph of shortest prefixes.
+
+    Args:
+      kernel: the `Kernel` of the game.
+      budget: the most instructions a program may have.
+      every: keep every shortest edge (for counting and listing all shortest programs).
+    """
+
+    def __init__(self, kernel: Kernel, *, budget: int, every: bool = False):
+        self.kernel, self.budget, self.every = kernel, budget, every
+        self.best: dict[int, int] = {}                 # key -> node id at its fewest instructions
+        self.g, self.parent, self.action, self.correct = [], [], [], []
+        self.open: dict[tuple[int, int], list] = defaultdict(list)   # (f, g) -> [(ids, Nodes)]
+        self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (child, parent, action)
+        self.expanded = self.generated = self.duplicates = self.pruned = 0
+        root = kernel.root()
+        self.keys: list[int] = kernel.keys(root).tolist()   # node id -> key
+        ids = self._new(kernel.keys(root), 0, np.array([-1]), np.array([-1]), np.array([False]))
+        self.open[(0, 0)].append((ids, root))
+
+    def _new(self, keys, g, parent, action, correct) -> np.ndarray:
+        ids = np.arange(len(self.g), len(self.g) + len(keys))
+        self.g.extend([g] * len(keys))
+        self.parent.extend(parent.tolist())
+        self.action.extend(action.tolist())
+        self.correct.extend(correct.tolist())
+        for k, i in zip(keys.tolist(), ids.tolist()):
+            self.best[k] = i
+        return ids
+
+    @property
+    def open_size(self) -> int:
+        return sum(len(ids) for parts in self.open.values() for ids, _ in parts)
+
+    def lowest(self) -> tuple[int, int] | None:
+        """The (f, g) bucket to expand next: least f, then most g (fewest g with `every`)."""
+        if not self.open:
+            return None
+        f = min(f for f, _ in self.open)
+        gs = [g for ff, g in self.open if ff == f]
+        return f, (min(gs) if self.every else max(gs))
+
+    def pop(self, bucket, limit: int) -> tuple[np.ndarray, Nodes]:
+        """Up to `limit` nodes of a bucket (stale ones, superseded by a shorter way, dropped)."""
+        parts, out, n = self.open[bucket], [], 0
+        while parts and n < limit:
+            ids, nodes = parts.pop()
+            if n + len(ids) > limit:
+                cut = limit - n
+                parts.append((ids[cut:], take(nodes, slice(cut, None))))
+                ids, nodes = ids[:cut], take(nodes, slice(0, cut))
+            out.append((ids, nodes))
+            n += len(ids)
+        if not parts:
+            del self.open[bucket]
+        ids = np.concatenate([i for i, _ in out])
+        nodes = concat([x for _, x in out])
+        live = np.array([self.best.get(k) == i for k, i in zip(self._keys_of(ids), ids.tolist())], bool)
+        return ids[live], take(nodes, live)
+
+    def _keys_of(self, ids):
+        return [self.keys[i] for i in ids.tolist()]
+
+    def expand(self, ids: np.ndarray, nodes: Nodes) -> None:
+        """Expands a batch of nodes of one g by every legal move into the open list."""
+        if not len(ids):
+            return
+        g = int(nodes.length[0])
+        legal, key, bound, dead, correct = self.kernel.expand(nodes)
+        self.expanded += len(ids)
+        ok = legal & ~dead
+        self.generated += int(legal.sum())
+        ok &= g + 1 + bound <= self.budget
+        self.pruned += int((legal & ~ok).sum())
+        pi, ai = np.nonzero(ok)
+        if not len(pi):
+            return
+        keys = (key[pi, ai, 0].astype(np.uint64) << np.uint64(32)) | key[pi, ai, 1].astype(np.uint64)
+        f = g + 1 + bound[pi, ai]
+        fresh = np.zeros(len(pi), bool)
+        target = np.full(len(pi), -1, np.int64)
+        seen: dict[int, int] = {}
+        for n, k in enumerate(keys.tolist()):
+            if k in seen:                    # a second way to a child of this batch
+                target[n] = seen[k]
+                continue
+            old = self.best.get(k)
+            if old is None or self.g[old] > g + 1:
+                fresh[n], seen[k] = True, n
+            elif self.g[old] == g + 1:
+                target[n] = -2 - old         # an existing node, as short
+        self.duplicates += int((~fresh).sum())
+        new = np.nonzero(fresh)[0]
+        new_ids = self._new(keys[new], g + 1, ids[pi[new]], ai[new], correct[pi[new], ai[new]])
+        self.keys.extend(keys[new].tolist())
+        children = self.kernel.step(take(nodes, pi[new]), ai[new])
+        for fv in np.unique(f[new]):
+            sel = f[new] == fv
+            self.open[(int(fv), g + 1)].append((new_ids[sel], take(children, sel)))
+        if self.every:
+            node_of = np.full(len(pi), -1, np.int64)
+            node_of[new] = new_ids
+            same_batch = target >= 0
+            node_of[same_batch] = node_of[target[same_batch]]
+            existing = target <= -2
+            node_of[existing] = -2 - target[existing]
+            keep = node_of >= 0
+            self.edges.append((node_of[keep], ids[pi[keep]], ai[keep]))
+
+    def moves(self, node: int) -> list[int]:
+        """The moves from the empty program to a node, along its first parents."""
+        out = []
+        while self.parent[node] >= 0:
+            out.append(self.action[node])
+            node = self.parent[node]
+        return out[::-1]
+
+    def _edges(self):
+        child, parent, action = (np.concatenate(x) for x in zip(*self.edges))
+        return child, parent, action, np.asarray(self.g)
+
+    def counts(self, goals: np.ndarray) -> int:
+        """The number of distinct move sequences of the shortest length that reach `goals`.
+
+        ways(node) = the sum of ways(parent) over its edges: every prefix that reaches the
+        parent's class at its fewest instructions, extended by the move that matches the edge.
+        """
+        child, parent, _, g = self._edges()
+        ways = np.zeros(len(g), np.float64)   # exact below 2^53, far above any count here
+        ways[0] = 1
+        for level in range(1, int(g[child].max()) + 1):
+            at = g[child] == level
+            np.add.at(ways, child[at], ways[parent[at]])
+        return int(ways[goals].sum())
+
+    def useful(self, goals: np.ndarray) -> np.ndarray:
+        """[nodes] bool: on some shortest path to `goals`."""
+        child, parent, _, g = self._edges()
+        useful = np.zeros(len(g), bool)
+        useful[goals] = True
+        for level in range(int(g[child].max()), 0, -1):
+            at = (g[child] == level) & useful[child]
+            useful[parent[at]] = True
+        return useful
+
+
+def _listing(kernel: Kernel, astar: AStar, goals: np.ndarray, limit: int) -> list[np.ndarray]:
+    """Shortest programs as move arrays, level by level: all of them, or the first `limit`.
+
+    The graph's edges are moves of each class's representative; a concrete prefix is a member
+    of its class, so its own children are matched to the classes on shortest paths by key.
+    """
+    useful, g = astar.useful(goals), np.asarray(astar.g)
+    keys = np.asarray(astar.keys, np.uint64)
+    goal = np.zeros(len(g), bool)
+    goal[goals] = True
+    moves, nodes, done = np.zeros((1, 0), np.int32), kernel.root(), []
+    for level in range(1, int(g[goals].max()) + 1):
+        if not len(moves):
+            break
+        ids = np.nonzero(useful & (g == level))[0]
+        order = np.argsort(keys[ids])
+        table, ids = keys[ids][order], ids[order]
+        legal, key = kernel.expand(nodes)[:2]
+        b, a = np.nonzero(legal)
+        k = (key[b, a, 0].astype(np.uint64) << np.uint64(32)) | key[b, a, 1].astype(np.uint64)
+        at = np.minimum(np.searchsorted(table, k), max(len(table) - 1, 0))
+        hit = (table[at] == k) if len(table) else np.zeros(len(k), bool)
+        b, a, node = b[hit], a[hit], ids[at[hit]]
+        moves = np.concatenate([moves[b], a[:, None].astype(np.int32)], axis=1)
+        finished = goal[node]
+        done.extend(moves[finished][: max(limit - len(done), 0)])
+        keep = np.nonzero(~finished)[0][: max(limit - len(done), 0)]
+        moves, nodes = moves[keep], kernel.step(take(nodes, b[keep]), a[keep])
+    return done
+
+
+def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: bool = False,  # noqa: A002
+           chunk: int = 128, batch: int = 1024, limit: int = 5000, rank: int = 200,
+           keep: int = 5) -> None:
+    """Runs A* until the shortest program is recorded (with `all`: every one counted and ranked).
+
+    Args:
+      game: a fixed sort game (`kernel.unsupported` says why another is not); log: the run.
+      seconds: the time budget, compilation included.
+      seed: unused; A* is deterministic.
+      all: enumerate every shortest program, count them, rank them by llvm-mca cycles.
+      chunk: parents per compiled call; batch: nodes popped per expansion step.
+      limit: with `all`, list at most this many programs (in move order); rank: run llvm-mca on
+        at most this many of them, spread evenly over the list; keep: write the fastest `keep`
+        as records in alternatives/.
+    """
+    del seed
+    start = time.perf_counter()
+    kernel = Kernel(game, chunk=chunk)
+    kernel.expand(kernel.root())                       # compiles
+    compile_s = time.perf_counter() - start
+    budget = game.config.max_length
+    astar = AStar(kernel, budget=budget, every=all)
+    log.say(f"compiled in {compile_s:.1f} s; budget {budget} instructions; symmetries: registers "
+            f"{kernel.symmetric_registers}, compare orientation {kernel.symmetric_flags}")
+    search_start, goals, shortest, found = time.perf_counter(), [], None, None
+    while log.elapsed < seconds:
+        bucket = astar.lowest()
+        if bucket is None or (shortest is not None and bucket[0] > shortest):
+            break
+        ids, nodes = astar.pop(bucket, batch)
+        if not len(ids):
+            continue
+        hits = np.asarray(astar.correct)[ids]
+        if hits.any():
+            goals.extend(ids[hits].tolist())
+            if shortest is None:
+                shortest, found = bucket[0], time.perf_counter() - search_start
+                _offer(game, log, astar.moves(int(ids[hits][0])))
+                log.say(f"shortest: {shortest} instructions after {found:.2f} s of search "
+                        f"({astar.expanded} nodes expanded)")
+                if not all:
+                    break
+            ids, nodes = ids[~hits], take(nodes, ~hits)
+            if not len(ids):
+                continue
+        before = astar.duplicates
+        astar.expand(ids, nodes)
+        log.log(explored=astar.expanded, frontier=astar.open_size, f=bucket[0], g=bucket[1],
+                dedup_hits=astar.duplicates - before, generated=astar.generated, pruned=astar.pruned,
+                search_s=round(time.perf_counter() - search_start, 3), compile_s=round(compile_s, 3))
+    if shortest is None:
+        log.say(f"no program within {budget} instructions found" if astar.lowest() is None
+                else f"stopped after {log.elapsed:.0f} s; every program is longer than {astar.lowest()[0] - 1}")
+        return
+    if all:
+        _all(game, kernel, astar, log, np.array(goals), shortest, limit=limit, rank=rank, keep=keep)
+
+
+def _offer(game: games.Game, log: SearchLog, moves: list[int]) -> None:
+    """Scores the program of `moves` on Unicorn and records it; the kernel judged it correct, so
+    a disagreement is a bug of the kernel (tests hold it to `Game.step`)."""
+    program = paths.program_of(game.task.vocabulary, np.asarray(moves))
+    score = game.task.score(program, "unicorn", cycles=False)
+    if not score.correct:
+        raise games.MachineDisagreement(f"astar: Unicorn judges a program the kernel found correct wrong "
+                                        f"({score.reason}):\n" + isa.to_text(program))
+    log.record(program, executed=score.executed)
+
+
+def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):
+    count = astar.counts(goals)
+    log.say(f"{count} shortest programs of {shortest} instructions ({len(goals)} final states)")
+    listed = _listing(kernel, astar, goals, limit)
+    programs = [paths.program_of(game.task.vocabulary, m) for m in listed]
+    log.say(f"listed {len(programs)}; ranking {min(rank, len(programs))} by llvm-mca")
+    sample = np.unique(np.linspace(0, len(programs) - 1, min(rank, len(programs))).astype(int)) if programs else []
+    ranked = []
+    for program in (programs[i] for i in sample):
+        try:
+            ranked.append((isa.latency.cycles(program), program))
+        except (isa.latency.McaUnavailable, ValueError) as e:
+            log.say(f"no llvm-mca ranking ({e})")
+            break
+    ranked.sort(key=lambda x: x[0])
+    files = []
+    for cycles, program in ranked[:keep]:
+        score = game.task.score(program, "unicorn", cycles=False)
+        if not score.correct:
+            raise games.MachineDisagreement(f"astar: Unicorn judges a listed program wrong ({score.reason}):\n"
+                                            + isa.to_text(program))
+        files.append(log.alternative(program, executed=score.executed, cycles=cycles).name)
+    (log.run.path / "alternatives.json").write_text(json.dumps(dict(
+        length=shortest, count=count, final_states=len(goals), listed=len(programs), ranked=len(ranked),
+        mcpu="skylake", cycles=[c for c, _ in ranked[:keep]], files=files), indent=1) + "\n")
+    if ranked:
+        log.say(f"fastest of {len(ranked)} ranked by llvm-mca: {ranked[0][0]} cycles (alternatives/{files[0]})")

@@ -1,0 +1,219 @@
+"""A* (alphadev/baselines/astar.py) and its image of the game (kernel.py): the image agrees with
+`Game.step`, the bound never exceeds the true remaining length, the canonical key merges only
+equivalent states, the search returns the known optimum, and it writes the run format."""
+import functools
+import json
+
+import numpy as np
+import pytest
+
+import games
+import isa
+from alphadev import baselines
+from alphadev.baselines import kernel as K
+from alphadev.baselines.astar import AStar
+from alphadev.config import load_config
+from alphadev.results import load
+from alphadev.rundir import RunDir
+
+# AlphaDev's 17-instruction sort3 in this vocabulary, as A* first found it.
+SORT3_17 = isa.parse("""
+    mov eax, dword ptr [rdi]
+    mov ecx, dword ptr [rdi+4]
+    mov edx, dword ptr [rdi+8]
+    cmp eax, ecx
+    mov esi, eax
+    cmovl eax, ecx
+    cmovl ecx, esi
+    cmp eax, edx
+    mov esi, eax
+    cmovl eax, edx
+    cmovg esi, edx
+    cmp ecx, edx
+    cmovl edx, ecx
+    cmovl ecx, esi
+    mov dword ptr [rdi+8], eax
+    mov dword ptr [rdi+4], ecx
+    mov dword ptr [rdi], edx
+""")
+
+
+@functools.lru_cache(maxsize=None)
+def _game(name):
+    return games.make(name, **load_config(name).game_config)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(name):
+    return K.Kernel(_game(name), chunk=16)
+
+
+def _image_of(kernel, moves):
+    nodes = kernel.root()
+    for a in moves:
+        nodes = kernel.step(nodes, np.array([a]))
+    return nodes
+
+
+def _programs(name):
+    out = [r.program for r in _game(name).task.references]
+    return out + [SORT3_17] if name == "sort3" else out
+
+
+@pytest.mark.parametrize("name", ["sort3", pytest.param("sort4", marks=pytest.mark.slow)])
+def test_the_image_follows_the_game_move_by_move(name):
+    """Random legal episodes and the references, stepped by the game and by the kernel: the
+    registers written, the value slots, the compare outcome, the legal moves and correctness
+    agree, and every dead end the game detects the kernel detects too."""
+    game, kernel = _game(name), _kernel(name)
+    rng = np.random.default_rng(0)
+    step = __import__("jax").jit(game.step)
+    episodes = [game.moves_for(p) for p in _programs(name)] + [None] * 6
+    for moves in episodes:
+        state, nodes, played = game.init(), kernel.root(), 0
+        while not bool(state.terminated):
+            legal, _, _, dead, correct = kernel.expand(nodes)
+            assert (legal[0] == np.asarray(state.legal_action_mask)).all()
+            a = moves[played] if moves is not None else int(rng.choice(np.nonzero(legal[0])[0]))
+            state, nodes, played = step(state, a), kernel.step(nodes, np.array([a])), played + 1
+            assert bool(correct[0, a]) == bool(state.correct)
+            regs = np.asarray(state.machine.regs[:, kernel.reg_numbers, 0]).view(np.int32)
+            defined = nodes.defined[0]
+            assert (nodes.vals[0][:, :kernel.R][:, defined] == regs[:, defined]).all()
+            memory = np.asarray(state.machine.memory[:, :4 * kernel.S]).view(np.int32)
+            assert (nodes.vals[0][:, kernel.R:] == memory).all()
+            if bool(state.flags_defined[0]):
+                lt = np.asarray(state.machine.flags[:, 2] != state.machine.flags[:, 3])
+                eq = np.asarray(state.machine.flags[:, 1])
+                assert (nodes.cmp[0] == np.where(lt, -1, np.where(eq, 0, 1))).all()
+            if bool(game._dead_end(state)):
+                assert dead[0, a]
+        if moves is not None:
+            assert bool(state.correct) and played == len(moves)
+
+
+@pytest.mark.parametrize("name", ["sort3", "sort4"])
+def test_the_bound_never_exceeds_what_a_correct_program_still_needs(name):
+    """On every prefix of every known correct program, the bound is at most the instructions
+    left, and it falls by at most one per instruction (consistency)."""
+    kernel = _kernel(name)
+    for program in _programs(name):
+        moves = _game(name).moves_for(program)
+        nodes, bounds = kernel.root(), []
+        for k, a in enumerate(moves):
+            _, _, bound, dead, correct = kernel.expand(nodes)
+            assert not dead[0, a]
+            bounds.append(int(bound[0, a]))
+            assert bounds[-1] <= len(moves) - (k + 1), (k, bounds)
+            nodes = kernel.step(nodes, np.array([a]))
+        assert correct[0, a] and bounds[-1] == 0
+        assert all(b - c <= 1 for b, c in zip(bounds, bounds[1:]))
+
+
+def test_the_bound_is_positive_until_the_end():
+    kernel = _kernel("sort3")
+    _, _, bound, _, _ = kernel.expand(kernel.root())
+    legal = kernel.expand(kernel.root())[0][0]
+    assert (bound[0][legal] >= 11).all()  # 3 loads, 3 stores, 3 compares and 3 cmovs, less the load played
+
+
+def test_the_key_merges_renamed_registers_and_flipped_compares_only():
+    game, kernel = _game("sort3"), _kernel("sort3")
+    key = lambda text: int(kernel.keys(_image_of(kernel, game.moves_for(isa.parse(text))))[0])
+    loads = "mov eax, dword ptr [rdi]\nmov ecx, dword ptr [rdi+4]\nmov edx, dword ptr [rdi+8]\n"
+    a = key(loads + "mov esi, eax\ncmp eax, ecx\ncmovg eax, ecx")
+    # The same with eax and ecx holding each other's values: not a renaming (loads differ).
+    assert a != key(loads + "mov esi, ecx\ncmp eax, ecx\ncmovg ecx, eax")
+    # A compare the other way round, with the cmov's condition swapped: the same state, flags flipped.
+    assert a == key(loads + "mov esi, eax\ncmp ecx, eax\ncmovl eax, ecx")
+    # Renaming: after all four registers are written, edx and esi swap contents: the same
+    # state up to renaming, while a different copy is a different state.
+    b = key(loads + "mov esi, edx\ncmp eax, ecx\nmov edx, eax")    # edx = a, esi = c
+    c = key(loads + "cmp eax, ecx\nmov esi, eax")                   # edx = c, esi = a
+    assert b == c
+    assert b != key(loads + "cmp eax, ecx\nmov esi, ecx")            # edx = c, esi = b
+    # Equal keys: the same bound and the same number of legal moves, as equivalent states must.
+    x = _image_of(kernel, game.moves_for(isa.parse(loads + "mov esi, eax\ncmp eax, ecx\ncmovg eax, ecx")))
+    y = _image_of(kernel, game.moves_for(isa.parse(loads + "mov esi, eax\ncmp ecx, eax\ncmovl eax, ecx")))
+    ex, ey = kernel.expand(x), kernel.expand(y)
+    assert ex[0].sum() == ey[0].sum() and sorted(ex[2][0][ex[0][0]]) == sorted(ey[2][0][ey[0][0]])
+    assert sorted(ex[1][0][ex[0][0]].tolist()) == sorted(ey[1][0][ey[0][0]].tolist())
+
+
+def test_unsupported_games_are_one_line_errors_before_anything_is_written(tmp_path):
+    for name in ("varsort3", "hash9to16"):
+        with pytest.raises(ValueError, match=f"astar: .*{name}"):
+            K.Kernel(games.make(name))
+        with pytest.raises(ValueError, match=f"^astar: {name}"):
+            baselines.run("astar", name, tmp_path / name, minutes=1, quiet=True)
+        assert not (tmp_path / name).exists()
+
+
+def _shortest(name):
+    game = _game(name)
+    kernel = _kernel(name)
+    astar = AStar(kernel, budget=game.config.max_length)
+    while True:
+        ids, nodes = astar.pop(astar.lowest(), 4096)
+        hits = np.asarray(astar.correct)[ids]
+        if hits.any():
+            return len(astar.moves(int(ids[hits][0]))), astar
+        astar.expand(ids, nodes)
+
+
+def test_sort2_is_eight_instructions():
+    length, _ = _shortest("sort2")
+    assert length == 8
+
+
+def test_sort3_is_seventeen_instructions():
+    length, _ = _shortest("sort3")
+    assert length == 17
+
+
+def test_a_search_writes_the_run_format(tmp_path):
+    best = baselines.run("astar", "sort2", tmp_path / "run", minutes=2, quiet=True, target_length=0,
+                         options=dict(all=True, rank=3, keep=2))
+    assert best is not None and best.length == 8
+    run = RunDir(tmp_path / "run")
+    assert run.best().length == 8 and [r.length for r in run.records()] == [8]
+    metrics = run.metrics()
+    for column in ("explored", "frontier", "f", "dedup_hits"):
+        assert column in metrics and len(metrics[column]) >= 3
+    summary = json.loads((tmp_path / "run" / "alternatives.json").read_text())
+    assert summary["length"] == 8 and summary["count"] >= len(summary["files"]) == 2
+    assert summary["cycles"] == sorted(summary["cycles"])
+    for name in summary["files"]:
+        record = load(tmp_path / "run" / "alternatives" / name)
+        assert record.length == 8 and record.latency["cycles"] in summary["cycles"]
+        assert _game("sort2").task.score(record.program).correct
+
+
+def _every(kernel, budget):
+    astar, goals = AStar(kernel, budget=budget, every=True), []
+    while astar.lowest() is not None:
+        ids, nodes = astar.pop(astar.lowest(), 4096)
+        hits = np.asarray(astar.correct)[ids]
+        goals += ids[hits].tolist()
+        if (~hits).any():
+            astar.expand(ids[~hits], K.take(nodes, ~hits))
+    return astar, np.array(goals)
+
+
+def test_every_shortest_sort2_is_listed_once_and_the_count_matches():
+    """The count over classes of states equals the count over concrete states (symmetries off)
+    and the concrete programs listed, all distinct; a sample of them is correct on Unicorn."""
+    from alphadev.baselines.astar import _listing
+    game, kernel = _game("sort2"), _kernel("sort2")
+    astar, goals = _every(kernel, 8)
+    count = astar.counts(goals)
+    concrete = K.Kernel(game, chunk=16)
+    concrete.symmetric_registers = concrete.symmetric_flags = False
+    plain, plain_goals = _every(concrete, 8)
+    assert len(plain.g) > len(astar.g) and plain.counts(plain_goals) == count
+    listed = _listing(kernel, astar, goals, 10**6)
+    assert count == len(listed) == len({tuple(m) for m in listed}) > 1
+    from games import paths
+    for moves in listed[::32]:
+        program = paths.program_of(game.task.vocabulary, moves)
+        assert len(program) == 8 and game.task.score(program).correct
