@@ -178,8 +178,8 @@ def test_a_search_writes_the_run_format(tmp_path):
     run = RunDir(tmp_path / "run")
     assert run.best().length == 8 and [r.length for r in run.records()] == [8]
     metrics = run.metrics()
-    for column in ("explored", "frontier", "f", "dedup_hits"):
-        assert column in metrics and len(metrics[column]) >= 3
+    for column in ("explored", "frontier", "f", "dedup_hits"):  # rows: at most every second, and the last
+        assert column in metrics and len(metrics[column]) >= 2
     summary = json.loads((tmp_path / "run" / "alternatives.json").read_text())
     assert summary["length"] == 8 and summary["count"] >= len(summary["files"]) == 2
     assert summary["cycles"] == sorted(summary["cycles"])
