@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, one pinned process each")
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--random", type=int, default=100_000, help="random inputs when verifying each best")
+    parser.add_argument("--summarise", action="store_true",
+                        help="run nothing: verify, time and tabulate the runs already in OUT (e.g. after runs of "
+                             "other methods into the same OUT)")
     parser.add_argument("--alphadev", metavar="FILE", help="DeepMind's sort_functions_test.cc: native ratios to "
                         "AlphaDev's kernels (as alphadev bench --alphadev)")
     args = parser.parse_args()
@@ -139,12 +142,15 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     root = Path(args.out)
     jobs = [(root / f"{g}-{m}-seed{s}", g, m, s, args.minutes) for g in game_names for m in methods for s in seeds]
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, context.Pool(max(args.jobs, 1), maxtasksperchild=1) as pool:
-        cores = manager.Queue()
-        for core in range(max(args.jobs, 1)):
-            cores.put(core % (os.cpu_count() or 1))
-        pool.starmap(run_pinned, [(job, cores) for job in jobs])
+    if not args.summarise:
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager, context.Pool(max(args.jobs, 1), maxtasksperchild=1) as pool:
+            cores = manager.Queue()
+            for core in range(max(args.jobs, 1)):
+                cores.put(core % (os.cpu_count() or 1))
+            pool.starmap(run_pinned, [(job, cores) for job in jobs])
+    elif missing := [str(job[0]) for job in jobs if not (job[0] / "run.json").exists()]:
+        parser.error(f"--summarise: no run in {', '.join(missing)}")
     rows = []
     for g in game_names:
         target = games.make(g).task.target_length or 0
