@@ -112,7 +112,8 @@ def plot(game: str, runs: dict, path: Path) -> None:
             ax.step(ts, ns, where="post", color=colour, label=method if method not in ax.get_legend_handles_labels()[1]
                     else None)
     ax.set(xscale="log", xlabel="seconds", ylabel="best length", title=f"{game}: best correct length against time")
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -142,8 +142,12 @@ class SearchLog:
             print(f"[{self.config['game']} {self.config['method']}] {text}", flush=True)
 
     def close(self) -> None:
-        """Writes the last metrics row and releases the directory."""
+        """Writes the last metrics row, brought up to the best found and the time now (a record
+        may have come after it was made), and releases the directory."""
         try:
+            if self._pending is not None:
+                self._pending.update(elapsed_s=round(self.elapsed, 3), best_items=round(self.best_items, 6),
+                                     best_length=self.best_length or 0)
             self._write()
         finally:
             self.run.release()
