@@ -51,6 +51,7 @@ class SearchLog:
         self.best: Optional[Record] = None
         self.best_items, self.step = 0.0, 0
         self._pending, self._logged_at = None, -1e9  # the last row not yet written, and when one was
+        self._last: Optional[dict] = None  # the last row written
         self.found_at: list[tuple[float, int]] = []  # (elapsed s, length) of every record
 
     @property
@@ -135,7 +136,7 @@ class SearchLog:
     def _write(self) -> None:
         if self._pending is not None:
             self.run.log(**self._pending)
-            self._pending, self._logged_at = None, self.elapsed
+            self._last, self._pending, self._logged_at = self._pending, None, self.elapsed
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -145,9 +146,10 @@ class SearchLog:
         """Writes the last metrics row, brought up to the best found and the time now (a record
         may have come after it was made), and releases the directory."""
         try:
-            if self._pending is not None:
-                self._pending.update(elapsed_s=round(self.elapsed, 3), best_items=round(self.best_items, 6),
-                                     best_length=self.best_length or 0)
+            last = self._pending or self._last
+            if last is not None and (self._pending is not None or last["best_length"] != (self.best_length or 0)):
+                self._pending = dict(last, step=self.step + (self._pending is None), elapsed_s=round(self.elapsed, 3),
+                                     best_items=round(self.best_items, 6), best_length=self.best_length or 0)
             self._write()
         finally:
             self.run.release()
