@@ -19,6 +19,7 @@ from typing import Sequence, Union
 import numpy as np
 
 import isa
+from isa.model import registers_used  # re-exported: games and tools read it from here
 from isa import flags as fl
 from isa import jax_machine as jm
 
@@ -45,29 +46,6 @@ class PlaceLabel:
 Action = Union[isa.Instruction, Jump, PlaceLabel]
 INSTRUCTION, JUMP, LABEL = 0, 1, 2
 
-
-def registers_used(ins: isa.Instruction) -> tuple[set, set]:
-    """(register numbers read, register numbers written) by an instruction."""
-    reads, writes = set(), set()
-    ops = ins.operands
-    m = ins.mnemonic
-    for k, op in enumerate(ops):
-        if isinstance(op, isa.Mem):
-            reads.add(isa.REGISTERS_64.index(op.base))
-            if op.index:
-                reads.add(isa.REGISTERS_64.index(op.index))
-        elif isinstance(op, isa.Reg):
-            is_dst = k == 0 and m not in ("cmp", "mul")
-            if is_dst:
-                writes.add(op.number)
-                if m not in ("mov", "movabs", "lea") and not (m == "imul" and len(ops) == 3):
-                    reads.add(op.number)  # read-modify-write (cmov keeps the old value too)
-            else:
-                reads.add(op.number)
-    if m == "mul":
-        reads.add(0)
-        writes.update({0, 2})
-    return reads, writes
 
 
 @dataclasses.dataclass(frozen=True)

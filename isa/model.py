@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 __all__ = ["REGISTERS_64", "REGISTERS_32", "RSP", "RDI", "RESERVED", "CONDITIONS", "COND_ALIASES", "ALU",
            "SHIFTS", "UNARY", "CMOVS", "JCCS", "FORMS", "MNEMONICS", "ProgramError", "Reg", "Imm", "Mem",
-           "Target", "Operand", "canonical_imm", "Instruction", "Program"]
+           "Target", "Operand", "canonical_imm", "Instruction", "Program", "registers_used"]
 
 REGISTERS_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                 "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -223,3 +223,27 @@ class Program:
         """A name for every jump target: the given one, else `.L<index>`."""
         given = dict(self.labels)
         return {t: given.get(t, f".L{t}") for t in sorted({i.target for i in self if i.target is not None})}
+
+
+def registers_used(ins: Instruction) -> tuple[set, set]:
+    """(register numbers read, register numbers written) by an instruction."""
+    reads, writes = set(), set()
+    ops = ins.operands
+    m = ins.mnemonic
+    for k, op in enumerate(ops):
+        if isinstance(op, Mem):
+            reads.add(REGISTERS_64.index(op.base))
+            if op.index:
+                reads.add(REGISTERS_64.index(op.index))
+        elif isinstance(op, Reg):
+            is_dst = k == 0 and m not in ("cmp", "mul")
+            if is_dst:
+                writes.add(op.number)
+                if m not in ("mov", "movabs", "lea") and not (m == "imul" and len(ops) == 3):
+                    reads.add(op.number)  # read-modify-write (cmov keeps the old value too)
+            else:
+                reads.add(op.number)
+    if m == "mul":
+        reads.add(0)
+        writes.update({0, 2})
+    return reads, writes

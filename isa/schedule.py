@@ -35,7 +35,7 @@ from typing import Iterable
 import numpy as np
 
 from isa import flags as fl
-from isa.model import FORMS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Reg, Target
+from isa.model import FORMS, REGISTERS_32, REGISTERS_64, SHIFTS, Imm, Instruction, Mem, Reg, Target, registers_used
 from isa.syntax import format_instruction
 
 __all__ = ["Form", "Schedule", "Dependencies", "canonical", "form_key", "dependencies", "load", "available",
@@ -177,30 +177,15 @@ def zero_idiom(ins: Instruction) -> bool:
 def dependencies(ins: Instruction) -> Dependencies:
     """The registers, flags and memory `ins` reads and writes (a jump reads its flags only)."""
     m, ops = ins.mnemonic, ins.operands
-    reads, writes, loads, stores = set(), set(), set(), set()
+    reads, writes = registers_used(ins)
+    loads, stores = set(), set()
     for k, op in enumerate(ops):
-        if isinstance(op, Mem):
-            reads.add(REGISTERS_64.index(op.base))
-            if op.index:
-                reads.add(REGISTERS_64.index(op.index))
-            if m == "lea":
-                continue
+        if isinstance(op, Mem) and m != "lea":
             is_dst = k == 0 and m not in ("cmp", "mul")
             if is_dst:
                 stores.add(address(op))
             if not is_dst or m not in ("mov",):
                 loads.add(address(op))  # a source, or read-modify-write
-        elif isinstance(op, Reg):
-            is_dst = k == 0 and m not in ("cmp", "mul")
-            if is_dst:
-                writes.add(op.number)
-                if m not in ("mov", "movabs", "lea") and not (m == "imul" and len(ops) == 3):
-                    reads.add(op.number)  # read-modify-write (cmov keeps the old value too)
-            else:
-                reads.add(op.number)
-    if m == "mul":
-        reads.add(0)
-        writes.update({0, 2})
     if zero_idiom(ins):
         reads.clear()
     fset, fundef = fl.flags_written(ins)
