@@ -20,7 +20,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
@@ -29,20 +28,14 @@ import isa
 from isa import latency
 from isa.schedule import mca_binary
 from isa.unicorn_backend import paths
+from games.rollouts import random_episodes
 
 GAMES = ("sort3", "sort4", "varsort3", "hash9to16")
 
 
 def random_programs(game, n: int, seed: int) -> list[isa.Program]:
     """`n` programs from random legal rollouts of `game` (a uniform move among the legal ones)."""
-    def episode(key):
-        def body(state, key):
-            logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
-            action = jax.random.categorical(key, jnp.where(state.terminated, 0.0, logits)).astype(jnp.int32)
-            return game.step(state, action), None
-        return jax.lax.scan(body, game.init(), jax.random.split(key, game.max_moves))[0]
-
-    finals = jax.device_get(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(seed), n)))
+    finals = jax.device_get(random_episodes(game)(jax.random.split(jax.random.PRNGKey(seed), n))[0])
     return [game.program(jax.tree_util.tree_map(lambda x, b=b: x[b], finals)) for b in range(n)]
 
 

@@ -26,7 +26,6 @@ Raises `AssertionError` on the first failure; returns a `Summary`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable, Optional, Sequence
 
 import jax
@@ -34,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.actions import PlaceLabel
+from games.rollouts import random_episodes
 
 Oracle = Callable[[object, Sequence[int]], Sequence[str]]  # (game, moves) -> problems, [] if legal
 
@@ -70,7 +70,7 @@ def check(game, *, episodes: int = 8, seed: int = 0, oracle: Optional[Oracle] = 
     _check_init(game, name, init, oracle)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    finals, trace = jax.device_get(_rollouts(game)(keys))
+    finals, trace = jax.device_get(random_episodes(game)(keys))
     actions, was_legal, was_terminated, rewards = (np.asarray(x) for x in trace)  # each [B, T]
 
     step = jax.jit(game.step)
@@ -189,21 +189,6 @@ def _check_init(game, name, init, oracle):
         for a in np.flatnonzero(mask):
             problems = list(oracle(game, [int(a)]))
             assert not problems, f"{name}: init allows {_describe(game, a)}, which breaks a rule: {'; '.join(problems)}"
-
-
-@functools.lru_cache(maxsize=64)
-def _rollouts(game):
-    """jit(vmap(one random legal episode)): (final states, (action, legal, terminated, reward) per step)."""
-    def rollout(key):
-        def body(state, key):
-            logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
-            # A terminated state has no legal move: any move then (it must change nothing).
-            action = jax.random.categorical(key, jnp.where(state.terminated, 0.0, logits)).astype(jnp.int32)
-            nxt = game.step(state, action)
-            return nxt, (action, state.legal_action_mask[action], state.terminated, nxt.rewards)
-        return jax.lax.scan(body, game.init(key), jax.random.split(key, game.max_moves))
-
-    return jax.jit(jax.vmap(rollout))
 
 
 def _assert_same(got, want, what):

@@ -8,27 +8,14 @@ method must beat.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import games
 from alphadev.baselines.expand import take
 from alphadev.baselines.log import SearchLog
+from games.rollouts import random_episodes
 
 __all__ = ["search"]
-
-
-def make_rollouts(game: games.Game, batch: int):
-    """jit: key -> (final states [batch], returns [batch]) of uniform random legal episodes."""
-    def episode(key):
-        def body(state, key):
-            logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
-            action = jax.random.categorical(key, jnp.where(state.terminated, 0.0, logits)).astype(jnp.int32)
-            nxt = game.step(state, action)
-            return nxt, nxt.rewards
-        final, rewards = jax.lax.scan(body, game.init(), jax.random.split(key, game.max_moves))
-        return final, rewards.sum()
-    return jax.jit(lambda key: jax.vmap(episode)(jax.random.split(key, batch)))
 
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, batch: int = 256) -> None:
@@ -39,10 +26,11 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, batch
       seed: the rollouts' key.
       batch: episodes per compiled call.
     """
-    play, key, episodes = make_rollouts(game, batch), jax.random.PRNGKey(seed), 0
+    play, key, episodes = random_episodes(game), jax.random.PRNGKey(seed), 0
     while not log.done() and log.elapsed < seconds:
         key, sub = jax.random.split(key)
-        finals, returns = jax.device_get(play(sub))
+        finals, (_, _, _, rewards) = jax.device_get(play(jax.random.split(sub, batch)))
+        returns = rewards.sum(axis=1)
         episodes += batch
         correct = np.nonzero(finals.correct)[0]
         if len(correct):

@@ -3,23 +3,16 @@
 import copy
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 import games
 import isa
 from games import cycles
+from games.rollouts import random_episodes
 
 
 def _random_finals(game, episodes, seed):
-    def episode(key):
-        def body(state, key):
-            logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
-            action = jax.random.categorical(key, jnp.where(state.terminated, 0.0, logits)).astype(jnp.int32)
-            return game.step(state, action), None
-        return jax.lax.scan(body, game.init(), jax.random.split(key, game.max_moves))[0]
-
-    finals = jax.device_get(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(seed), episodes)))
+    finals = jax.device_get(random_episodes(game)(jax.random.split(jax.random.PRNGKey(seed), episodes))[0])
     return [jax.tree_util.tree_map(lambda x, b=b: x[b], finals) for b in range(episodes)]
 
 
