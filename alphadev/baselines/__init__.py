@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import games
-from alphadev.baselines import astar, beam, kernel, random, stochastic
+from alphadev.baselines import astar, beam, random, stochastic
 from alphadev.baselines.log import SearchLog
 from alphadev.results import Record
 
@@ -26,15 +26,15 @@ __all__ = ["METHODS", "Method", "SearchLog", "parse_options", "run"]
 class Method:
     search: Callable
     options: dict  # name -> default; the default's type is the option's type
-    # (game, options) -> None: raises a one-line ValueError for options that cannot work (a
-    # missing file, ...) before the run directory is claimed, so a bad option writes nothing.
+    # (game, options) -> None: raises a one-line ValueError for a game the method cannot search
+    # or options that cannot work (a missing file, ...) before the run directory is claimed, so
+    # either writes nothing.
     check: Optional[Callable] = None
-    refuses: Optional[Callable] = None  # game -> why the method cannot search it (one line), or None
 
 
 METHODS: dict[str, Method] = {
     "astar": Method(astar.search, dict(all=False, chunk=128, batch=1024, limit=5000, rank=200, keep=5),
-                    refuses=kernel.unsupported),
+                    check=astar.check),
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
     "stochastic": Method(stochastic.method, {"chains": 32, "beta": 100.0, "alpha": 0.005, "shaping": 0.5,
@@ -93,10 +93,6 @@ def run(method: str, game_name: str, out: str | Path, *, minutes: float, seed: i
     options = {**METHODS[method].options, **(options or {})}
     game_config = load_config(game_name).game_config
     game = games.make(game_name, **game_config)
-    refuses = METHODS[method].refuses
-    why = refuses(game) if refuses else None
-    if why:
-        raise ValueError(f"{method}: {why}")  # before the run directory is claimed
     if target_length is None:
         target_length = game.task.target_length or 0
     if METHODS[method].check is not None:

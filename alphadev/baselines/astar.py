@@ -31,7 +31,7 @@ import numpy as np
 import games
 import isa
 from games import paths
-from alphadev.baselines.kernel import Kernel, Nodes, concat, take
+from alphadev.baselines.kernel import Kernel, Nodes, concat, take, unsupported
 from alphadev.baselines.log import SearchLog
 
 __all__ = ["search", "AStar"]
@@ -213,6 +213,13 @@ def _listing(kernel: Kernel, astar: AStar, goals: np.ndarray, limit: int) -> lis
         keep = np.nonzero(~finished)[0][: max(limit - len(done), 0)]
         moves, nodes = moves[keep], kernel.step(take(nodes, b[keep]), a[keep])
     return done
+
+
+def check(game: games.Game, options: dict) -> None:
+    """Raises ValueError, one line, for a game the kernel cannot image (`kernel.unsupported`)."""
+    del options
+    if why := unsupported(game):
+        raise ValueError(f"astar: {why}")
 
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: bool = False,  # noqa: A002
