@@ -48,6 +48,9 @@ class Ablation:
     # the network stays at its random initialisation (no learner steps): what the search, the
     # shaping and the archive find without learning, the baseline learning must beat
     frozen_network: bool = False
+    # each correct episode from an archive cell is also replayed whole from the empty program,
+    # the cell's moves as one-hot policy targets (replay.py, "Solutions whole")
+    replay_solutions: bool = False
 
     def __post_init__(self):
         validate(self)

@@ -15,6 +15,15 @@ optimality backup, so that what the search finds good propagates back to the sta
 whatever the behaviour policy then played (fitted value iteration on a deterministic game).
 Samples are windows of `unroll + 1` positions from a valid position (the learner unrolls the
 dynamics `unroll` steps for the muzero planner; 0 for the exact one).
+
+Solutions whole (`add(..., path_rewards=...)`): an episode that starts from an archive cell
+trains the network only on the moves played after the cell, so the moves that reach the cells
+from the empty program, which the explorer found, are never learned, and the policy alone never
+writes a whole program. With `path_rewards`, each correct episode that started from a cell is
+stored a second time from the empty program: the cell's moves get a one-hot policy target (the
+move that led to a correct program: self-imitation), the moves played after it keep the
+search's policy, and every value target is the Monte-Carlo return of the whole correct program
+(its exact return, so no n-step or max backup is needed).
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import games
@@ -33,6 +43,20 @@ from alphadev.selfplay import Trajectory
 def observe_moves(game: games.Game, observer: Callable) -> Callable:
     """A jitted `observe(moves [B, M] int32, -1 past each prefix) -> network inputs [B, ...]`."""
     return jax.jit(jax.vmap(lambda moves: observer(game.from_moves(moves))))
+
+
+def path_rewards(game: games.Game) -> Callable:
+    """A jitted `rewards(moves [B, M] int32, -1 past each path) -> ([B, M] rewards, [B, M] their
+    latency parts)` of playing each path from the empty program (0 past its end)."""
+    def one(moves):
+        def play(state, action):
+            live = action >= 0
+            nxt = game.step(state, jnp.maximum(action, 0))
+            state = jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), nxt, state)
+            return state, (jnp.where(live, nxt.rewards, 0.0), jnp.where(live, nxt.latency_reward, 0.0))
+        return jax.lax.scan(play, game.init(), moves)[1]
+
+    return jax.jit(jax.vmap(one))
 
 
 def _available_bytes() -> int | None:
@@ -74,10 +98,11 @@ class Replay:
         self.data: dict | None = None
         self.rng = np.random.default_rng(seed)
 
-    def add(self, traj: Trajectory) -> None:
-        """Adds the B episodes of a trajectory (time first, as self-play returns it)."""
-        traj, path, n_moves = jax.device_get((traj.replace(cells=None, children=None, final=None),
-                                              traj.final.moves, traj.final.n_moves))
+    def add(self, traj: Trajectory, path_rewards: Callable | None = None) -> None:
+        """Adds the B episodes of a trajectory (time first, as self-play returns it), and with
+        `path_rewards` (the function above) its correct episodes from archive cells whole."""
+        traj, path, n_moves, correct = jax.device_get((traj.replace(cells=None, children=None, final=None),
+                                                       traj.final.moves, traj.final.n_moves, traj.final.correct))
         batch_first = lambda x: np.swapaxes(np.asarray(x), 0, 1)
         rewards, latency, valid = (batch_first(x) for x in (traj.rewards, traj.latency_rewards, traj.valid))
         rewards, latency = rewards * valid, latency * valid
@@ -98,6 +123,30 @@ class Replay:
         first = np.asarray(n_moves, np.int32) - valid.sum(1).astype(np.int32)
         episode = dict(path=np.asarray(path, np.int32), first=first, actions=batch_first(traj.actions),
                        policy=batch_first(traj.policy), rewards=rewards, returns=returns, valid=valid)
+        self._store(episode)
+        whole = np.flatnonzero(np.asarray(correct) & (first > 0))
+        if path_rewards is not None and len(whole):
+            self._store(self._whole(episode, np.asarray(n_moves, np.int32), whole, path_rewards))
+
+    @staticmethod
+    def _whole(episode: dict, n_moves: np.ndarray, rows: np.ndarray, path_rewards: Callable) -> dict:
+        """The episodes `rows` of `episode` (batch first) as played from the empty program."""
+        path, first = episode["path"], episode["first"]
+        B, T = episode["actions"].shape
+        rewards, latency = (np.asarray(x) for x in jax.device_get(path_rewards(path)))  # all B: one compiled shape
+        t = np.arange(T)
+        valid = t[None] < n_moves[:, None]
+        shifted = np.clip(t[None] - first[:, None], 0, T - 1)                           # [B, T]
+        searched = episode["policy"][np.arange(B)[:, None], shifted]                     # [B, T, A]
+        imitated = np.eye(searched.shape[-1], dtype=searched.dtype)[np.maximum(path, 0)]
+        policy = np.where((t[None] < first[:, None])[..., None], imitated, searched)
+        parts = np.stack([rewards - latency, latency], axis=-1) * valid[..., None]
+        returns = np.cumsum(parts[:, ::-1], axis=1)[:, ::-1]
+        whole = dict(path=path, first=np.zeros(B, np.int32), actions=np.maximum(path, 0), policy=policy,
+                     rewards=(rewards * valid).astype(np.float32), returns=returns.astype(np.float32), valid=valid)
+        return {k: np.ascontiguousarray(v[rows]) for k, v in whole.items()}
+
+    def _store(self, episode: dict) -> None:
         b = episode["actions"].shape[0]
         if self.data is None:
             per_episode = sum(x.nbytes for x in episode.values()) / b

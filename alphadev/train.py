@@ -48,7 +48,7 @@ from alphadev.archive import Archive
 from alphadev.config import TrainConfig
 from alphadev.diagnostics import GREEDY_NAMES, Probe, make_greedy
 from alphadev.learner import make_update
-from alphadev.replay import Replay, observe_moves
+from alphadev.replay import Replay, observe_moves, path_rewards
 from alphadev.results import Record
 from alphadev.rundir import RunDir, RunDirError, one_line, warn, write_whole
 from alphadev.search import Search
@@ -115,6 +115,7 @@ class Trainer:
         self.replay = Replay(config.replay_episodes, observe_moves(self.game, self.observer),
                              td_steps=ablation.td_steps, max_backup=ablation.max_backup,
                              seed=distributed.process_seed(config.seed))
+        self.path_rewards = path_rewards(self.game) if ablation.replay_solutions else None
         # Orbax writes a step in a temporary directory and renames it when whole; a kill leaves the
         # temporary one, removed here.
         options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True, cleanup_tmp_directories=True)
@@ -385,7 +386,7 @@ class Trainer:
             key, play_key = jax.random.split(self.state["key"])
             starts = self._starts()
             traj = self.play(self.state["params"], play_key, starts)
-            self.replay.add(traj)
+            self.replay.add(traj, self.path_rewards)
             if self.archive is not None:
                 self.archive.add(traj.cells)
                 self.archive.add(traj.children)

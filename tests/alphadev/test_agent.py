@@ -16,7 +16,7 @@ import pytest
 import games
 from alphadev import networks as N
 from alphadev.learner import LearnerConfig, make_update
-from alphadev.replay import Replay, observe_moves
+from alphadev.replay import Replay, observe_moves, path_rewards
 from alphadev.search import Search, SearchConfig
 from alphadev.selfplay import Trajectory, make_selfplay
 from alphadev.config import ConfigError, load_config
@@ -187,7 +187,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
 
 def _fake_trajectory(rewards, valid, values, best_q):
     T, B = rewards.shape
-    final = types.SimpleNamespace(moves=np.zeros((B, T), np.int32), n_moves=valid.sum(0))
+    final = types.SimpleNamespace(moves=np.zeros((B, T), np.int32), n_moves=valid.sum(0), correct=np.zeros(B, bool))
     return Trajectory(actions=np.zeros((T, B), np.int32),
                       policy=np.zeros((T, B, 2), np.float32), rewards=rewards,
                       latency_rewards=np.zeros_like(rewards), valid=valid, values=values, best_q=best_q, cells=None, children=None,
@@ -209,6 +209,48 @@ def test_replay_value_targets_monte_carlo_n_step_and_max_backup():
     np.testing.assert_allclose(targets["n2"], [1 + 2 + 30, 2 + 4 + 0, 4, 0])
     # The search's best root action value where a search ran; Monte-Carlo elsewhere.
     np.testing.assert_allclose(targets["max"], [5, 6, 7, 0])
+
+
+def test_a_solution_from_an_archive_cell_is_replayed_whole_from_the_empty_program(sort3):
+    game, *_ = sort3
+    network = np.array(game.moves_for(sorting_network(3)), np.int32)
+    T, L, first, A = game.max_moves, len(network), 9, game.num_actions
+    _, step, _ = _jitted(game)
+    state, rewards, latency = jax.jit(game.init)(), [], []
+    for a in network:
+        state = step(state, jnp.int32(a))
+        rewards.append(float(state.rewards))
+        latency.append(float(state.latency_reward))
+    assert bool(state.correct)
+    # Episode 0 played the network's last moves from a cell of its first 9; episode 1 played
+    # the same moves but is not correct (as if), so it is not replayed whole.
+    path = np.full((2, T), -1, np.int32)
+    path[:, :L] = network
+    played = np.arange(T) < L - first
+    pad = lambda x: np.concatenate([x, np.zeros(T - len(x), np.float32)])
+    actions = np.zeros((T, 2), np.int32)
+    actions[: L - first] = network[first:, None]
+    policy = np.full((T, 2, A), 1.0 / A, np.float32)
+    final = types.SimpleNamespace(moves=path, n_moves=np.full(2, L), correct=np.array([True, False]))
+    traj = Trajectory(actions=actions, policy=policy, rewards=np.repeat(pad(rewards[first:])[:, None], 2, 1),
+                      latency_rewards=np.repeat(pad(latency[first:])[:, None], 2, 1),
+                      valid=np.repeat(played[:, None], 2, 1), values=np.zeros((T, 2, 2), np.float32),
+                      best_q=np.zeros((T, 2), np.float32), cells=None, children=None, final=final)
+    replay = Replay(8, None)
+    replay.add(traj)
+    assert replay.size == 2  # without path_rewards, nothing is replayed whole
+    replay.add(traj, path_rewards(game))
+    assert replay.size == 5
+    whole = {k: v[4] for k, v in replay.data.items()}
+    assert whole["first"] == 0 and whole["valid"].sum() == L
+    np.testing.assert_array_equal(whole["actions"][:L], network)
+    # The cell's moves: one-hot targets on the moves the solution played; then the search's.
+    np.testing.assert_array_equal(whole["policy"][:first], np.eye(A, dtype=np.float32)[network[:first]])
+    np.testing.assert_allclose(whole["policy"][first:L], 1.0 / A)
+    # Monte-Carlo returns of the whole program, as stepping the game from the empty program gives.
+    np.testing.assert_allclose(whole["rewards"][:L], rewards, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(whole["returns"][0].sum(), sum(rewards), rtol=1e-5)
+    np.testing.assert_allclose(whole["returns"][first], replay.data["returns"][2, 0], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="the check reads Linux's MemAvailable")
@@ -267,6 +309,20 @@ def test_replay_observes_the_state_before_each_sampled_move(sort3, tmp_path):
     small.load(tmp_path / "replay.npz")
     assert small.size == 2 and small.next == 0
     np.testing.assert_array_equal(small.data["first"], [5, 9])
+
+
+@pytest.mark.slow  # four iterations of training
+def test_training_replays_solutions_from_archive_cells_whole(tmp_path):
+    config = load_config("sort2", **{**TINY, "ablation": {"replay_solutions": True}})
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    trainer.train(max_iterations=4)
+    metrics = trainer.run.metrics()
+    from_cells = int(np.sum(metrics["solved_from_archive"]))
+    assert from_cells > 0  # sort2's archive starts solve it within 4 iterations (seed 0)
+    # Each self-play episode once, and each correct one from a cell once more, whole.
+    data = trainer.replay.data
+    assert trainer.replay.size == 4 * config.selfplay_batch + from_cells
+    assert np.sum((data["first"][: trainer.replay.size] == 0) & (data["valid"].sum(1)[: trainer.replay.size] > 0)) >= from_cells
 
 
 def test_a_frozen_network_never_changes_and_every_row_logs_the_diagnostics(tmp_path):
