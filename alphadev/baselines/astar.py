@@ -19,6 +19,11 @@ other's). It then lists them (all of them, or the first `limit` in move order), 
 by llvm-mca cycles and writes the fastest `keep` as records in `alternatives/` of the run
 directory (`records/` holds only programs shorter than the best so far), with the count in
 `alternatives.json`.
+
+With `order=rows` the open list is ordered by an estimate after Ullrich & Hack's (g + bound +
+round(weight * log2 of the distinct permutation rows left), `AStar`) rather than by the bound:
+a correct program comes much sooner, but it is not proven shortest. It is recorded as such, and
+the search goes on as a branch and bound below it (`_guided`), logging the length proven so far.
 """
 from __future__ import annotations
 
@@ -376,8 +381,9 @@ def _guided(game: games.Game, astar: AStar, log: SearchLog, *, seconds: float, b
         log.say(f"proven shortest: {log.best_length} instructions (nothing shorter is open)" if log.best
                 else f"no program within {astar.budget} instructions found")
     else:
-        log.say(f"stopped after {log.elapsed:.0f} s; best {log.best_length or '-'}, not proven shortest: "
-                f"every program is at least {_lower(astar, log)} instructions")
+        found = f"best {log.best_length}, not proven shortest" if log.best else "no program found"
+        log.say(f"stopped after {log.elapsed:.0f} s; {found}: every program is at least "
+                f"{_lower(astar, log)} instructions")
 
 
 def _lower(astar: AStar, log: SearchLog) -> int:

@@ -458,6 +458,7 @@ class Kernel:
         load may still read; 0 elsewhere). The output registers are not fixed here, so the
         count is the least over leaving out any R - N registers (the temporaries): 1 when N
         registers hold the output for every order, the number of orders before any compare.
+        Rows are told apart by a 32-bit hash: a collision only merges two rows of the estimate.
         """
         rows = self._ranks(p)                                                          # [Q, P]
         keep = jnp.asarray(self._row_tables["keep"])                                   # [D, P]
@@ -481,8 +482,9 @@ class Kernel:
     def _row_tables(self):
         """keep [D, P]: the places each choice of temporaries leaves; coef [P]: a row's hash."""
         P, spare = self.R + self.S, max(self.R - self.task.n, 0)
-        keep = np.ones((max(1, len(list(itertools.combinations(range(self.R), spare)))), P), bool)
-        for d, drop in enumerate(itertools.combinations(range(self.R), spare)):
+        drops = list(itertools.combinations(range(self.R), spare))   # one empty choice when none spare
+        keep = np.ones((len(drops), P), bool)
+        for d, drop in enumerate(drops):
             keep[d, list(drop)] = False
         rng = np.random.default_rng(20250302)
         coef = rng.integers(1, 2**32, P, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
