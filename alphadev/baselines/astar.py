@@ -19,12 +19,17 @@ other's). It then lists them (all of them, or the first `limit` in move order), 
 by llvm-mca cycles and writes the fastest `keep` as records in `alternatives/` of the run
 directory (`records/` holds only programs shorter than the best so far), with the count in
 `alternatives.json`.
+
+With `order=rows` the open list is ordered by an estimate after Ullrich & Hack's (g + bound +
+round(weight * log2 of the distinct permutation rows left), `AStar`) rather than by the bound:
+a correct program comes much sooner, but it is not proven shortest. It is recorded as such, and
+the search goes on as a branch and bound below it (`_guided`), logging the length proven so far.
 """
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -34,33 +39,60 @@ from games import paths
 from alphadev.baselines.kernel import Kernel, Nodes, concat, take, unsupported
 from alphadev.baselines.log import SearchLog
 
-__all__ = ["search", "AStar"]
+__all__ = ["search", "AStar", "ORDERS"]
+
+# How the open list is ordered (`AStar`): "exact" by g + bound, "rows" by g + bound +
+# round(weight * log2(rows)).
+ORDERS = ("exact", "rows")
 
 
 class AStar:
     """The open list, the best node per key and, with `every`, the graph of shortest prefixes.
 
     Args:
-      kernel: the `Kernel` of the game.
-      budget: the most instructions a program may have.
+      kernel: the `Kernel` of the game (built with `estimate` for order "rows").
+      budget: the most instructions a program may have; lowering it later drops the open nodes
+        whose g + bound exceeds it as they are popped.
       every: keep every shortest edge (for counting and listing all shortest programs).
+      order: "exact": the open list is ordered by f = g + bound, a consistent lower bound, so the
+        first correct program popped is a shortest one. "rows": by g + bound + round(weight *
+        log2(rows)), `Kernel.rows` the distinct rows of ranks left, after Ullrich & Hack's
+        ordering by that count. Each compare-exchange of a sorting network halves the rows at
+        best and costs a mov and a second cmov beyond the compare and cmov the bound counts, so
+        about 2 * log2(rows) instructions are missing from the bound; the sum is no lower
+        bound, and the first correct program popped is not proven shortest (`proven` says how
+        short a program could still be).
+      weight: with order "rows", the instructions charged per halving of the rows.
+    Raises:
+      ValueError: one line, for an unknown order, `every` with order "rows", or order "rows"
+        on a kernel without `estimate`.
     """
 
-    def __init__(self, kernel: Kernel, *, budget: int, every: bool = False):
-        self.kernel, self.budget, self.every = kernel, budget, every
+    def __init__(self, kernel: Kernel, *, budget: int, every: bool = False, order: str = "exact",
+                 weight: float = 2.5):
+        if order not in ORDERS:
+            raise ValueError(f"astar: order {order!r}: the orders are {', '.join(ORDERS)}")
+        if order != "exact" and every:
+            raise ValueError(f"astar: all=true needs order=exact (order={order} proves no length)")
+        if order != "exact" and not kernel.estimate:
+            raise ValueError(f"astar: order={order} needs a Kernel built with estimate=True")
+        self.kernel, self.budget, self.every, self.order, self.weight = kernel, budget, every, order, weight
         self.best: dict[int, int] = {}                 # key -> node id at its fewest instructions
         self.g, self.parent, self.action, self.correct = [], [], [], []
+        self.floor: list[int] = []                     # node id -> g + bound, a lower bound through it
+        self.open_floors: Counter = Counter({0: 1})    # floor -> open entries (stale ones included)
         self.open: dict[tuple[int, int], list] = defaultdict(list)   # (f, g) -> [(ids, Nodes)]
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (child, parent, action)
         self.expanded = self.generated = self.duplicates = self.pruned = 0
         root = kernel.root()
         self.keys: list[int] = kernel.keys(root).tolist()   # node id -> key
-        ids = self._new(kernel.keys(root), 0, np.array([-1]), np.array([-1]), np.array([False]))
+        ids = self._new(kernel.keys(root), 0, np.array([-1]), np.array([-1]), np.array([False]), np.array([0]))
         self.open[(0, 0)].append((ids, root))
 
-    def _new(self, keys, g, parent, action, correct) -> np.ndarray:
+    def _new(self, keys, g, parent, action, correct, floor) -> np.ndarray:
         ids = np.arange(len(self.g), len(self.g) + len(keys))
         self.g.extend([g] * len(keys))
+        self.floor.extend(floor.tolist())
         self.parent.extend(parent.tolist())
         self.action.extend(action.tolist())
         self.correct.extend(correct.tolist())
@@ -73,7 +105,8 @@ class AStar:
         return sum(len(ids) for parts in self.open.values() for ids, _ in parts)
 
     def lowest(self) -> tuple[int, int] | None:
-        """The (f, g) bucket to expand next: least f, then most g (fewest g with `every`)."""
+        """The (f, g) bucket to expand next: least f (the order's priority), then most g (fewest
+        g with `every`)."""
         if not self.open:
             return None
         f = min(f for f, _ in self.open)
@@ -81,7 +114,8 @@ class AStar:
         return f, (min(gs) if self.every else max(gs))
 
     def pop(self, bucket, limit: int) -> tuple[np.ndarray, Nodes]:
-        """Up to `limit` nodes of a bucket (stale ones, superseded by a shorter way, dropped)."""
+        """Up to `limit` nodes of a bucket (stale ones, superseded by a shorter way, and those whose
+        g + bound exceeds the budget dropped)."""
         parts, out, n = self.open[bucket], [], 0
         while parts and n < limit:
             ids, nodes = parts.pop()
@@ -95,7 +129,10 @@ class AStar:
             del self.open[bucket]
         ids = np.concatenate([i for i, _ in out])
         nodes = concat([x for _, x in out])
-        live = np.array([self.best.get(k) == i for k, i in zip(self._keys_of(ids), ids.tolist())], bool)
+        floors = [self.floor[i] for i in ids.tolist()]
+        self.open_floors.subtract(floors)
+        live = np.array([self.best.get(k) == i and f <= self.budget
+                         for k, i, f in zip(self._keys_of(ids), ids.tolist(), floors)], bool)
         return ids[live], take(nodes, live)
 
     def _keys_of(self, ids):
@@ -106,7 +143,7 @@ class AStar:
         if not len(ids):
             return
         g = int(nodes.length[0])
-        legal, key, bound, dead, correct = self.kernel.expand(nodes)
+        legal, key, bound, dead, correct, rows = self.kernel.expand(nodes)
         self.expanded += len(ids)
         ok = legal & ~dead
         self.generated += int(legal.sum())
@@ -116,7 +153,8 @@ class AStar:
         if not len(pi):
             return
         keys = (key[pi, ai, 0].astype(np.uint64) << np.uint64(32)) | key[pi, ai, 1].astype(np.uint64)
-        f = g + 1 + bound[pi, ai]
+        floor = g + 1 + bound[pi, ai]
+        f = floor if self.order == "exact" else floor + self._extra(rows[pi, ai])
         fresh = np.zeros(len(pi), bool)
         target = np.full(len(pi), -1, np.int64)
         seen: dict[int, int] = {}
@@ -131,12 +169,13 @@ class AStar:
                 target[n] = -2 - old         # an existing node, as short
         self.duplicates += int((~fresh).sum())
         new = np.nonzero(fresh)[0]
-        new_ids = self._new(keys[new], g + 1, ids[pi[new]], ai[new], correct[pi[new], ai[new]])
+        new_ids = self._new(keys[new], g + 1, ids[pi[new]], ai[new], correct[pi[new], ai[new]], floor[new])
         self.keys.extend(keys[new].tolist())
         children = self.kernel.step(take(nodes, pi[new]), ai[new])
         for fv in np.unique(f[new]):
             sel = f[new] == fv
             self.open[(int(fv), g + 1)].append((new_ids[sel], take(children, sel)))
+        self.open_floors.update(floor[new].tolist())
         if self.every:
             node_of = np.full(len(pi), -1, np.int64)
             node_of[new] = new_ids
@@ -146,6 +185,20 @@ class AStar:
             node_of[existing] = -2 - target[existing]
             keep = node_of >= 0
             self.edges.append((node_of[keep], ids[pi[keep]], ai[keep]))
+
+    def proven(self) -> int | None:
+        """The least g + bound over open nodes: every program not found yet is at least this long.
+
+        A shortest program's path leaves the expanded nodes at a node that was generated at its
+        fewest instructions (its parent was expanded at its fewest), so that node is open and its
+        g + bound, a lower bound (`Kernel.judge`), is at most the program's length; stale open
+        entries only lower the minimum. None when nothing is open."""
+        floors = [f for f, count in self.open_floors.items() if count > 0]
+        return min(floors) if floors else None
+
+    def _extra(self, rows: np.ndarray) -> np.ndarray:
+        """What order "rows" adds to g + bound: round(weight * log2(rows))."""
+        return np.round(self.weight * np.log2(np.maximum(rows, 1))).astype(np.int64)
 
     def moves(self, node: int) -> list[int]:
         """The moves from the empty program to a node, along its first parents."""
@@ -216,16 +269,24 @@ def _listing(kernel: Kernel, astar: AStar, goals: np.ndarray, limit: int) -> lis
 
 
 def check(game: games.Game, options: dict) -> None:
-    """Raises ValueError, one line, for a game the kernel cannot image (`kernel.unsupported`)."""
-    del options
+    """Raises ValueError, one line, for a game the kernel cannot image (`kernel.unsupported`), an
+    unknown order, or all=true with an order that proves no length."""
     if why := unsupported(game):
         raise ValueError(f"astar: {why}")
+    order = options.get("order", "exact")
+    if order not in ORDERS:
+        raise ValueError(f"--set order={order}: astar's orders are {', '.join(ORDERS)}")
+    if order != "exact" and options.get("all"):
+        raise ValueError(f"--set all=true needs order=exact: order={order} proves no length")
 
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: bool = False,  # noqa: A002
            chunk: int = 128, batch: int = 1024, limit: int = 5000, rank: int = 200,
-           keep: int = 5) -> None:
+           keep: int = 5, order: str = "exact", weight: float = 2.5, guided_batch: int = 256) -> None:
     """Runs A* until the shortest program is recorded (with `all`: every one counted and ranked).
+
+    With order "rows" (`AStar`), it records the first correct program it pops, not proven
+    shortest, then goes on as a branch and bound (`_guided`).
 
     Args:
       game: a fixed sort game (`kernel.unsupported` says why another is not); log: the run.
@@ -236,16 +297,22 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
       limit: with `all`, list at most this many programs (in move order); rank: run llvm-mca on
         at most this many of them, spread evenly over the list; keep: write the fastest `keep`
         as records in alternatives/.
+      order: "exact" or "rows" (`AStar`); weight: order "rows"'s instructions per halving of the
+        rows; guided_batch: nodes popped per step with order "rows" (fewer than `batch`: the
+        search follows the estimate more closely).
     """
     del seed
     start = time.perf_counter()
-    kernel = Kernel(game, chunk=chunk)
+    kernel = Kernel(game, chunk=chunk, estimate=order != "exact")
     kernel.expand(kernel.root())                       # compiles
     compile_s = time.perf_counter() - start
     budget = game.config.max_length
-    astar = AStar(kernel, budget=budget, every=all)
+    astar = AStar(kernel, budget=budget, every=all, order=order, weight=weight)
     log.say(f"compiled in {compile_s:.1f} s; budget {budget} instructions; symmetries: registers "
-            f"{kernel.symmetric_registers}, compare orientation {kernel.symmetric_flags}")
+            f"{kernel.symmetric_registers}, compare orientation {kernel.symmetric_flags}; order {order}"
+            + (f", weight {weight:g}" if order != "exact" else ""))
+    if order != "exact":
+        return _guided(game, astar, log, seconds=seconds, batch=guided_batch, compile_s=compile_s)
     search_start, goals, shortest, found = time.perf_counter(), [], None, None
     while log.elapsed < seconds:
         bucket = astar.lowest()
@@ -280,15 +347,61 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
         _all(game, kernel, astar, log, np.array(goals), shortest, limit=limit, rank=rank, keep=keep)
 
 
-def _offer(game: games.Game, log: SearchLog, moves: list[int]) -> None:
-    """Scores the program of `moves` on Unicorn and records it; the kernel judged it correct, so
-    a disagreement is a bug of the kernel (tests hold it to `Game.step`)."""
+def _guided(game: games.Game, astar: AStar, log: SearchLog, *, seconds: float, batch: int,
+            compile_s: float) -> None:
+    """Order "rows" as a branch and bound: each correct program popped that is shorter than the
+    best is recorded, not proven shortest, and the budget drops below it. It stops at the run's
+    target length, when time is up, or when nothing is open: then no shorter program exists
+    (every node that could lead to one was expanded or pruned by its lower bound)."""
+    start = time.perf_counter()
+    while log.elapsed < seconds and not log.done():
+        bucket = astar.lowest()
+        if bucket is None:
+            break
+        ids, nodes = astar.pop(bucket, batch)
+        if not len(ids):
+            continue
+        hits = np.asarray(astar.correct)[ids]
+        if hits.any():
+            moves = min((astar.moves(int(i)) for i in ids[hits]), key=len)
+            if log.better(len(moves)):
+                _offer(game, log, moves, note="order=rows, not proven shortest when recorded")
+                astar.budget = len(moves) - 1
+                log.say(f"{len(moves)} instructions after {time.perf_counter() - start:.2f} s of search "
+                        f"({astar.expanded} nodes expanded); not proven shortest: every program is at least "
+                        f"{_lower(astar, log)} instructions")
+            ids, nodes = ids[~hits], take(nodes, ~hits)
+        before = astar.duplicates
+        astar.expand(ids, nodes)
+        log.log(explored=astar.expanded, frontier=astar.open_size, f=bucket[0], g=bucket[1],
+                dedup_hits=astar.duplicates - before, generated=astar.generated, pruned=astar.pruned,
+                lower_bound=_lower(astar, log), search_s=round(time.perf_counter() - start, 3),
+                compile_s=round(compile_s, 3))
+    if astar.lowest() is None:
+        log.say(f"proven shortest: {log.best_length} instructions (nothing shorter is open)" if log.best
+                else f"no program within {astar.budget} instructions found")
+    else:
+        found = f"best {log.best_length}, not proven shortest" if log.best else "no program found"
+        log.say(f"stopped after {log.elapsed:.0f} s; {found}: every program is at least "
+                f"{_lower(astar, log)} instructions")
+
+
+def _lower(astar: AStar, log: SearchLog) -> int:
+    """A proven lower bound on the length of every correct program (`AStar.proven`, the best)."""
+    bounds = [b for b in (astar.proven(), log.best_length) if b is not None]
+    return min(bounds) if bounds else astar.budget + 1
+
+
+def _offer(game: games.Game, log: SearchLog, moves: list[int], note: str = "") -> None:
+    """Scores the program of `moves` on Unicorn and records it (with `note` in its source); the
+    kernel judged it correct, so a disagreement is a bug of the kernel (tests hold it to
+    `Game.step`)."""
     program = paths.program_of(game.task.vocabulary, np.asarray(moves))
     score = game.task.score(program, "unicorn", cycles=False)
     if not score.correct:
         raise games.MachineDisagreement(f"astar: Unicorn judges a program the kernel found correct wrong "
                                         f"({score.reason}):\n" + isa.to_text(program))
-    log.record(program, executed=score.executed)
+    log.record(program, executed=score.executed, note=note)
 
 
 def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):

@@ -32,7 +32,7 @@ import isa
 from games import actions as A
 from games import rules
 
-__all__ = ["Kernel", "Nodes", "unsupported"]
+__all__ = ["Children", "Kernel", "Nodes", "unsupported"]
 
 LOAD, STORE, MOV, CMP, CMOV = range(5)
 # Which compare outcomes (-1, 0, 1 for <, =, >; signed) make a cmov move.
@@ -51,6 +51,16 @@ class Nodes(NamedTuple):
     stored: np.ndarray   # [B, S] bool
     last: np.ndarray     # [B] bool: the last move was a compare
     length: np.ndarray   # [B] int32: instructions
+
+
+class Children(NamedTuple):
+    """What `Kernel.expand` says of every move of a batch of B nodes ([B, A] each, numpy)."""
+    legal: np.ndarray    # bool: the game's legal moves
+    key: np.ndarray      # [B, A, 2] uint32: the child's `Kernel.key`
+    bound: np.ndarray    # int32: `Kernel.judge`'s lower bound on the instructions still needed
+    dead: np.ndarray     # bool: a dead end (illegal moves read as dead)
+    correct: np.ndarray  # bool
+    rows: np.ndarray     # int32: `Kernel.rows` with `estimate`, else 0
 
 
 def take(nodes: Nodes, index) -> Nodes:
@@ -117,15 +127,16 @@ class Kernel:
     Args:
       game: a game `unsupported` accepts.
       chunk: parents per compiled call (the last chunk is padded).
+      estimate: also compute `rows` of every child (an estimate for ordering, not a bound).
     Raises:
       ValueError: one line, for a game it cannot image.
     """
 
-    def __init__(self, game: games.Game, *, chunk: int = 128):
+    def __init__(self, game: games.Game, *, chunk: int = 128, estimate: bool = False):
         why = unsupported(game)
         if why:
             raise ValueError(f"astar: {why}")
-        self.game, self.chunk = game, chunk
+        self.game, self.chunk, self.estimate = game, chunk, estimate
         task = self.task = game.task
         self.R, self.S = len(task.registers), len(task.slots)
         self.reg_numbers = np.array([isa.Reg(r).number for r in task.registers])
@@ -222,25 +233,26 @@ class Kernel:
                      p.stored | (slots == jnp.asarray(self.store_slot)[a]), compares, p.length + 1)
 
     def _pair(self, p: Nodes, a):
-        """(key [2], bound, dead, correct) of the child of one image by move `a`."""
+        """(key [2], bound, dead, correct, rows) of the child of one image by move `a`."""
         child = self._child(p, a)
-        return (self.key(child), *self.judge(child))
+        rows = self.rows(child) if self.estimate else jnp.int32(0)
+        return (self.key(child), *self.judge(child), rows)
 
-    def expand(self, nodes: Nodes):
-        """For every node of a batch and every move: ([B, A] legal, [B, A, 2] uint32 key,
-        [B, A] bound, [B, A] dead, [B, A] correct), numpy; only legal children are evaluated
+    def expand(self, nodes: Nodes) -> Children:
+        """`Children` of every node of a batch by every move; only legal children are evaluated
         (the rest read as dead), in compiled chunks of fixed size."""
         legal = np.concatenate([out for out in self._chunked(self._legal_batch, nodes, self.chunk)])
         b, a = np.nonzero(legal)
         B, A = legal.shape
         key = np.zeros((B, A, 2), np.uint32)
         bound, dead, correct = np.zeros((B, A), np.int32), np.ones((B, A), bool), np.zeros((B, A), bool)
+        rows = np.zeros((B, A), np.int32)
         if len(b):
             parts = list(self._chunked(self._pairs_batch, (take(nodes, b), a.astype(np.int32)), self.pairs))
-            for out, part in zip((key, bound, dead, correct), zip(*parts)):
+            for out, part in zip((key, bound, dead, correct, rows), zip(*parts)):
                 out[b, a] = np.concatenate(part)
         self.stepped += len(b)
-        return legal, key, bound, dead, correct
+        return Children(legal, key, bound, dead, correct, rows)
 
     def _chunked(self, fn, batch, size):
         """fn over `batch` (a pytree of [N, ...] numpy arrays) in padded chunks of `size`."""
@@ -336,6 +348,16 @@ class Kernel:
         self.write_once = rules_.write_once
         self.lost_sound = rules_.read_once and rules_.loads_first and rules_.no_memory_operands
 
+    def _loadable(self, p: Nodes):
+        """[N] bool: the value slots a load may still read (as the game's rules allow)."""
+        first, n = self.task.first, self.task.n
+        loadable = jnp.ones(n, bool)
+        if self.read_once:
+            loadable &= ~p.loaded[first:first + n]
+        if self.loads_first:
+            loadable &= ~p.stored.any()
+        return loadable
+
     def judge(self, p: Nodes):
         """([] int32 lower bound on the instructions still needed, [] dead end, [] correct).
 
@@ -380,11 +402,7 @@ class Kernel:
         needs = jnp.any(wrong, axis=0) & open_                                         # [N]
         stores = jnp.sum(needs)
         held = jnp.any((regs[:, :, None] == want[:, None, :]) & p.defined[None, :, None], axis=1)   # [I, N]
-        loadable = jnp.ones(n, bool)
-        if self.read_once:
-            loadable &= ~p.loaded[first:first + n]
-        if self.loads_first:
-            loadable &= ~p.stored.any()
+        loadable = self._loadable(p)
         in_slot = (memory[:, None, :] == want[:, :, None]) & loadable[None, None, :]   # [I, N need, N slot]
         need = wrong & open_[None, :] & ~held
         dead = jnp.bool_(False)
@@ -430,3 +448,44 @@ class Kernel:
         cmovs = jnp.maximum(cmovs, jnp.where(split > 0, split + 1, 0))
         bound = jnp.where(correct, 0, stores + loads + cmovs + compares)
         return bound.astype(jnp.int32), dead & ~correct, correct
+
+    def rows(self, p: Nodes):
+        """[] int32: distinct rows of ranks left, an estimate of the sorting still to do (not a bound).
+
+        After Ullrich & Hack (CGO 2025), who rank nodes by the number of distinct permutations
+        left in the output registers. A row is, for one input with distinct values (one per
+        order), the rank of the value in each live place (a written register, a value slot a
+        load may still read; 0 elsewhere). The output registers are not fixed here, so the
+        count is the least over leaving out any R - N registers (the temporaries): 1 when N
+        registers hold the output for every order, the number of orders before any compare.
+        Rows are told apart by a 32-bit hash: a collision only merges two rows of the estimate.
+        """
+        rows = self._ranks(p)                                                          # [Q, P]
+        keep = jnp.asarray(self._row_tables["keep"])                                   # [D, P]
+        h = jnp.sum(rows[None] * jnp.asarray(self._row_tables["coef"])[None, None] * keep[:, None],
+                    axis=2)                                                            # [D, Q]
+        h = jnp.sort(h, axis=1)
+        distinct = 1 + jnp.sum(h[:, 1:] != h[:, :-1], axis=1)
+        return jnp.min(distinct).astype(jnp.int32)
+
+    def _ranks(self, p: Nodes):
+        """[Q, P] uint32: the rank (1..N) of each live place's value in each routed input, else 0."""
+        first, n = self.task.first, self.task.n
+        vals = p.vals[jnp.asarray(self.routed)].astype(jnp.int32)                       # [Q, P]
+        origin = jnp.asarray(self.origin)
+        rank = 1 + jnp.sum(vals[:, :, None] > origin[:, None, :], axis=2)
+        slots = jnp.zeros(self.S, bool).at[first:first + n].set(self._loadable(p))
+        live = jnp.concatenate([p.defined, slots])
+        return jnp.where(live[None], rank, 0).astype(U32)
+
+    @functools.cached_property
+    def _row_tables(self):
+        """keep [D, P]: the places each choice of temporaries leaves; coef [P]: a row's hash."""
+        P, spare = self.R + self.S, max(self.R - self.task.n, 0)
+        drops = list(itertools.combinations(range(self.R), spare))   # one empty choice when none spare
+        keep = np.ones((len(drops), P), bool)
+        for d, drop in enumerate(drops):
+            keep[d, list(drop)] = False
+        rng = np.random.default_rng(20250302)
+        coef = rng.integers(1, 2**32, P, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+        return dict(keep=keep.astype(np.uint32), coef=coef)

@@ -90,8 +90,9 @@ class SearchLog:
         score = self.game.confirm(state)
         return self.record(self.game.program(state), executed=score.executed)
 
-    def record(self, program: isa.Program, *, executed: float) -> bool:
-        """Writes a correct program, confirmed by the caller, as the next record."""
+    def record(self, program: isa.Program, *, executed: float, note: str = "") -> bool:
+        """Writes a correct program, confirmed by the caller, as the next record (`note`, when
+        given, is added to its source: what the method can say of it, e.g. not proven shortest)."""
         if not self.better(len(program)):
             return False
         latency = {"executed": executed}
@@ -100,7 +101,8 @@ class SearchLog:
         except (isa.latency.McaUnavailable, ValueError) as e:
             warn(f"no llvm-mca cycles for the record ({e})")
         self.best = Record.of(self.config["game"], program, seed=self.config["seed"], config=self.config,
-                              source=f"alphadev search ({self.config['method']})", latency=latency)
+                              source=f"alphadev search ({self.config['method']}{', ' + note if note else ''})",
+                              latency=latency)
         self.best_items = 1.0
         self.run.add(self.best)
         self.found_at.append((self.elapsed, len(program)))

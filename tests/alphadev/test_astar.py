@@ -72,7 +72,8 @@ def test_the_image_follows_the_game_move_by_move(name):
     for moves in episodes:
         state, nodes, played = game.init(), kernel.root(), 0
         while not bool(state.terminated):
-            legal, _, _, dead, correct = kernel.expand(nodes)
+            children = kernel.expand(nodes)
+            legal, dead, correct = children.legal, children.dead, children.correct
             assert (legal[0] == np.asarray(state.legal_action_mask)).all()
             a = moves[played] if moves is not None else int(rng.choice(np.nonzero(legal[0])[0]))
             state, nodes, played = step(state, a), kernel.step(nodes, np.array([a])), played + 1
@@ -101,7 +102,7 @@ def test_the_bound_never_exceeds_what_a_correct_program_still_needs(name):
         moves = _game(name).moves_for(program)
         nodes, bounds = kernel.root(), []
         for k, a in enumerate(moves):
-            _, _, bound, dead, correct = kernel.expand(nodes)
+            _, _, bound, dead, correct, _ = kernel.expand(nodes)
             assert not dead[0, a]
             bounds.append(int(bound[0, a]))
             assert bounds[-1] <= len(moves) - (k + 1), (k, bounds)
@@ -112,7 +113,7 @@ def test_the_bound_never_exceeds_what_a_correct_program_still_needs(name):
 
 def test_the_bound_is_positive_until_the_end():
     kernel = _kernel("sort3")
-    _, _, bound, _, _ = kernel.expand(kernel.root())
+    bound = kernel.expand(kernel.root()).bound
     legal = kernel.expand(kernel.root())[0][0]
     assert (bound[0][legal] >= 11).all()  # 3 loads, 3 stores, 3 compares and 3 cmovs, less the load played
 
@@ -217,3 +218,94 @@ def test_every_shortest_sort2_is_listed_once_and_the_count_matches():
     for moves in listed[::32]:
         program = paths.program_of(game.task.vocabulary, moves)
         assert len(program) == 8 and game.task.score(program).correct
+
+
+# ---- order=rows: Ullrich & Hack's estimate, not a bound ------------------------------------
+
+def test_rows_start_at_the_number_of_orders_and_end_at_one():
+    """`Kernel.rows` along the references: every order of distinct values is its own row until
+    the first compare-exchange, the rows never grow on a sorting network's path, and N
+    registers hold the output for every order (1 row) once it has sorted."""
+    for name, orders in (("sort3", 6), ("sort4", 24)):
+        game, kernel = _game(name), K.Kernel(_game(name), chunk=16, estimate=True)
+        assert int(kernel.rows(K.take(kernel.root(), 0))) == orders
+        for program in _programs(name):
+            nodes, rows = kernel.root(), []
+            for a in game.moves_for(program):
+                children = kernel.expand(nodes)
+                rows.append(int(children.rows[0, a]))
+                nodes = kernel.step(nodes, np.array([a]))
+            assert rows[0] == orders and rows[-1] == 1, (name, rows)
+            assert all(b <= a for a, b in zip(rows, rows[1:])), rows
+
+
+def test_rows_are_computed_only_on_request():
+    kernel = _kernel("sort3")
+    assert not kernel.estimate and not kernel.expand(kernel.root()).rows.any()
+    with pytest.raises(ValueError, match="^astar: order=rows needs a Kernel built with estimate=True"):
+        AStar(kernel, budget=22, order="rows")
+    with pytest.raises(ValueError, match="^astar: order 'fast': the orders are exact, rows"):
+        AStar(kernel, budget=22, order="fast")
+
+
+def test_rows_order_finds_sort3_fast_and_its_lower_bound_holds_until_it_proves_17():
+    """Order rows pops a correct sort3 before exact A* would; the lower bound it claims (the
+    least of `proven` and the best found) never exceeds 17, the proven shortest length, and the
+    branch and bound that follows empties the open list with 17 as the best."""
+    game = _game("sort3")
+    kernel = K.Kernel(game, chunk=16, estimate=True)
+    astar, found = AStar(kernel, budget=game.config.max_length, order="rows"), None
+    while astar.lowest() is not None:
+        assert min(astar.proven(), astar.budget + 1) <= 17
+        ids, nodes = astar.pop(astar.lowest(), 256)
+        hits = np.asarray(astar.correct)[ids]
+        if hits.any():
+            length = min(len(astar.moves(int(i))) for i in ids[hits])
+            if found is None:
+                found = (length, astar.expanded)
+            astar.budget = min(astar.budget, length - 1)
+        astar.expand(ids[~hits], K.take(nodes, ~hits))
+    assert astar.budget == 16 and found[0] >= 17
+    _, exact = _shortest("sort3")
+    assert found[1] < exact.expanded
+
+
+def test_rows_order_writes_a_record_that_says_it_is_not_proven(tmp_path):
+    best = baselines.run("astar", "sort3", tmp_path / "run", minutes=2, quiet=True,
+                         options=dict(order="rows"))
+    assert best is not None and best.length == 17 and "not proven shortest" in best.source
+    run = RunDir(tmp_path / "run")
+    assert run.best().length == 17 and "not proven shortest" in run.best().source
+    metrics = run.metrics()
+    assert "lower_bound" in metrics and all(b <= 17 for b in metrics["lower_bound"])
+    assert _game("sort3").task.score(run.best().program).correct
+
+
+def test_rows_order_proves_sort2_when_nothing_shorter_is_open(tmp_path, capsys):
+    baselines.run("astar", "sort2", tmp_path / "run", minutes=2, target_length=0,
+                  options=dict(order="rows", weight=1.0))
+    out = capsys.readouterr().out
+    assert "proven shortest: 8 instructions" in out and RunDir(tmp_path / "run").best().length == 8
+
+
+def test_bad_order_options_are_one_line_errors_before_anything_is_written(tmp_path, capsys):
+    from alphadev import cli
+    cases = [(["order=fast"], "--set order=fast: astar's orders are exact, rows"),
+             (["order=rows", "all=true"], "--set all=true needs order=exact: order=rows proves no length"),
+             (["weight=-1"], "--set weight=-1: weight must not be negative"),
+             (["weight=heavy"], "--set weight=heavy: weight takes a float")]
+    for items, problem in cases:
+        out = tmp_path / "run"
+        argv = ["search", "sort2", "--method", "astar", "--out", str(out)]
+        for item in items:
+            argv += ["--set", item]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and problem in err, err
+        assert not out.exists()
+
+
+@pytest.mark.slow
+def test_rows_order_reaches_sort4_at_28(tmp_path):
+    best = baselines.run("astar", "sort4", tmp_path / "run", minutes=3, quiet=True, options=dict(order="rows"))
+    assert best is not None and best.length == 28 and "not proven shortest" in best.source
