@@ -75,7 +75,12 @@ def native_ratios(game: str, runs: dict, n_random: int, alphadev_file: str | Non
     from alphadev.bench import BenchError, bench, report_text
     from alphadev.inline_asm import verified_kernels
     from alphadev.verify import verify
-    theirs = verified_kernels(alphadev_file, game, n_random=n_random)[0] if alphadev_file else []
+    theirs = []
+    if alphadev_file:
+        try:
+            theirs = verified_kernels(alphadev_file, game, n_random=n_random)[0]
+        except ValueError as e:  # the file has no kernel for this game (AlphaDev released none for the hash)
+            print(f"{game}: ratios to the first reference: {e}")
     programs = []
     for name, s in runs.items():
         if s["best"] is None:
