@@ -43,7 +43,8 @@ U32 = jnp.uint32
 
 class Nodes(NamedTuple):
     """A batch of B images ([B, ...] each). I inputs, P places (R registers, then S slots)."""
-    vals: np.ndarray     # [B, I, P] int8: each place's value (0 for a register not yet written)
+    vals: np.ndarray     # [B, P, I] int8: each place's value (0 for a register not yet written);
+                         # inputs last, so the tests along them run in vector lanes
     cmp: np.ndarray      # [B, I] int8: sign of the last compare's a - b (0 when none)
     flags: np.ndarray    # [B] bool: flags defined
     defined: np.ndarray  # [B, R] bool: registers written
@@ -121,6 +122,18 @@ def _fmix(h):
     return h ^ (h >> 16)
 
 
+def _largest_runs(group, outcome):
+    """The sizes of the largest group (inputs equal in `group` [2, Q]) and of the largest class
+    (equal in group and `outcome` [Q]), exactly: one lexicographic sort puts each class in a run
+    inside its group's run (a Q x Q comparison costs five times as much at Q = 120)."""
+    g0, g1, out = jax.lax.sort((group[0], group[1], outcome), num_keys=3)
+    index = jnp.arange(len(out))
+    new_group = jnp.concatenate([jnp.array([True]), (g0[1:] != g0[:-1]) | (g1[1:] != g1[:-1])])
+    new_class = new_group | jnp.concatenate([jnp.array([True]), out[1:] != out[:-1]])
+    run = lambda new: jnp.max(index - jax.lax.cummax(jnp.where(new, index, 0)) + 1)
+    return run(new_group), run(new_class)
+
+
 class Kernel:
     """Batched expansion of `Nodes` of one game by every move, jitted in chunks of `chunk` parents.
 
@@ -168,8 +181,8 @@ class Kernel:
     def root(self) -> Nodes:
         """The empty program, as a batch of one."""
         task, I = self.task, self.game.num_inputs
-        vals = np.zeros((1, I, self.R + self.S), np.int8)
-        vals[0, :, self.R:] = task.inputs.memory.view(np.int32)
+        vals = np.zeros((1, self.R + self.S, I), np.int8)
+        vals[0, self.R:] = task.inputs.memory.view(np.int32).T
         z = np.zeros((1, self.S), bool)
         return Nodes(vals, np.zeros((1, I), np.int8), np.zeros(1, bool), np.zeros((1, self.R), bool), z, z.copy(),
                      np.zeros(1, bool), np.zeros(1, np.int32))
@@ -182,29 +195,21 @@ class Kernel:
         kind = self.kind[action]
         take = self.takes[action][rows[:, None], c.astype(np.int64) + 1]              # [B, I]
         dst, src = self.dst[action], self.src[action]
-        vals[rows, :, dst] = np.where(take, vals[rows, :, src], vals[rows, :, dst])
+        vals[rows, dst] = np.where(take, vals[rows, src], vals[rows, dst])
         compares = kind == CMP
-        diff = np.sign(vals[rows, :, src].astype(np.int32) - vals[rows, :, self.other[action]]).astype(np.int8)
+        diff = np.sign(vals[rows, src].astype(np.int32) - vals[rows, self.other[action]]).astype(np.int8)
         c = np.where(compares[:, None], diff, c)
         slots = np.arange(self.S)
         return Nodes(vals, c, nodes.flags | compares, nodes.defined | self.writes[action],
                      nodes.loaded | (slots == self.load_slot[action][:, None]),
                      nodes.stored | (slots == self.store_slot[action][:, None]), compares, nodes.length + 1)
 
-    @functools.cached_property
-    def _tables(self):
-        P = self.R + self.S
-        onehot = lambda idx: np.eye(P, dtype=np.float32)[idx].T                     # [P, A]
-        cmp = self.kind == CMP
-        return dict(src=onehot(self.src), diff=np.where(cmp, 1, 0)[None] * (onehot(self.src) - onehot(self.other)),
-                    dst=np.eye(P, dtype=bool)[self.dst] & (self.kind != CMP)[:, None])
-
     def duck(self, p: Nodes):
         """The game-state fields the legality rules read, projected from one image."""
         game, I = self.game, self.game.num_inputs
         regs = jnp.zeros((I, 16, 2), U32).at[:, jnp.asarray(self.reg_numbers), 0].set(
-            p.vals[:, :self.R].astype(jnp.int32).astype(U32))
-        words = p.vals[:, self.R:].astype(jnp.int32).astype(U32)
+            p.vals[:self.R].T.astype(jnp.int32).astype(U32))
+        words = p.vals[self.R:].T.astype(jnp.int32).astype(U32)
         data = jnp.stack([(words >> (8 * k)) & 255 for k in range(4)], axis=-1).reshape(I, 4 * self.S)
         memory = jnp.concatenate([data, jnp.zeros((I, 8), U32)], axis=1).astype(jnp.uint8)
         reg_defined = jnp.asarray(game.entry_defined).at[jnp.asarray(self.reg_numbers)].set(p.defined)
@@ -220,12 +225,13 @@ class Kernel:
         return rules.legal_action_mask(self.game, self.duck(p))
 
     def _child(self, p: Nodes, a):
-        """The child of one image by move `a` (pure JAX; a one-hot write, not a scatter)."""
-        t = self._tables
-        src = p.vals.astype(jnp.float32) @ jnp.asarray(t["src"])[:, a]                 # [I]
-        diff = jnp.sign(p.vals.astype(jnp.float32) @ jnp.asarray(t["diff"])[:, a]).astype(jnp.int8)
+        """The child of one image by move `a` (pure JAX; a masked write, not a scatter)."""
+        src = p.vals[jnp.asarray(self.src)[a]]                                         # [I]
+        other = p.vals[jnp.asarray(self.other)[a]]
+        diff = jnp.sign(src.astype(jnp.int32) - other.astype(jnp.int32)).astype(jnp.int8)
         take = jnp.asarray(self.takes)[a][p.cmp.astype(jnp.int32) + 1]                 # [I]
-        vals = jnp.where(jnp.asarray(t["dst"])[a][None, :] & take[:, None], src[:, None].astype(jnp.int8), p.vals)
+        writes = (jnp.arange(self.R + self.S) == jnp.asarray(self.dst)[a]) & (jnp.asarray(self.kind)[a] != CMP)
+        vals = jnp.where(writes[:, None] & take[None, :], src[None, :], p.vals)
         compares = jnp.asarray(self.kind == CMP)[a]
         slots = jnp.arange(self.S)
         return Nodes(vals, jnp.where(compares, diff, p.cmp), p.flags | compares,
@@ -287,8 +293,9 @@ class Kernel:
         shortest completion of either image is as long as the other's.
         """
         R, k = self.R, self._coefficients
-        vals = p.vals.astype(jnp.int32).astype(U32)                                  # [I, P]
-        cols = jnp.sum(vals[None] * k["col"][:, :, None], axis=1)                      # [2, P]
+        # A column's hash: the sum over inputs of value * coefficient, mod 2^32 (a u32 dot).
+        cols = jax.lax.dot_general(p.vals.astype(U32), jnp.asarray(k["col"]),
+                                   (((1,), (1,)), ((), ()))).T                         # [2, P]
         if self.symmetric_registers:
             regs = jnp.sum(jnp.where(p.defined, _fmix(cols[:, :R] + k["salt"][:, None]), U32(0)), axis=1)
         else:
@@ -331,7 +338,7 @@ class Kernel:
     def _bound_tables(self):
         task, rules_ = self.task, self.game.config.rules
         first, n = task.first, task.n
-        self.want = task.targets[:, first:first + n].astype(np.int32)                 # [I, N]
+        self.want = task.targets[:, first:first + n].astype(np.int8)                  # [I, N]
         self.weighted = task.item_weights[:, first:first + n] > 0                      # [I, N]
         self.value_places = self.R + first + np.arange(n)
         # Two output slots can take the same register column only if they agree where both count.
@@ -391,31 +398,31 @@ class Kernel:
         also consistent: f = g + bound never decreases along a path.
         """
         R = self.R
-        vals = p.vals.astype(jnp.int32)
-        regs, memory = vals[:, :R], vals[:, jnp.asarray(self.value_places)]
-        want, w = jnp.asarray(self.want), jnp.asarray(self.weighted)
+        vals = p.vals                                                                  # [P, I] int8
+        regs, memory = vals[:R], vals[jnp.asarray(self.value_places)]                  # [R, I], [N, I]
+        want, w = jnp.asarray(self.want.T), jnp.asarray(self.weighted.T)               # [N, I]
         first, n = self.task.first, self.task.n
         stored = p.stored[first:first + n]
-        wrong = w & (memory != want)                                                   # [I, N]
+        wrong = w & (memory != want)                                                   # [N, I]
         correct = ~jnp.any(wrong)
         open_ = ~stored if self.write_once else jnp.ones(n, bool)
-        needs = jnp.any(wrong, axis=0) & open_                                         # [N]
+        needs = jnp.any(wrong, axis=1) & open_                                         # [N]
         stores = jnp.sum(needs)
-        held = jnp.any((regs[:, :, None] == want[:, None, :]) & p.defined[None, :, None], axis=1)   # [I, N]
+        held = jnp.any((regs[:, None] == want[None]) & p.defined[:, None, None], axis=0)   # [N, I]
         loadable = self._loadable(p)
-        in_slot = (memory[:, None, :] == want[:, :, None]) & loadable[None, None, :]   # [I, N need, N slot]
-        need = wrong & open_[None, :] & ~held
+        in_slot = (memory[None] == want[:, None]) & loadable[None, :, None]            # [N need, N slot, I]
+        need = wrong & open_[:, None] & ~held
         dead = jnp.bool_(False)
         if self.lost_sound:
-            dead |= jnp.any(need & ~jnp.any(in_slot, axis=2))
+            dead |= jnp.any(need & ~jnp.any(in_slot, axis=1))
         if self.write_once:
-            dead |= jnp.any(wrong & stored[None, :])
-        only = need[:, :, None] & in_slot & (jnp.sum(in_slot, axis=2) == 1)[:, :, None]
-        loads = jnp.sum(jnp.any(only, axis=(0, 1)))
+            dead |= jnp.any(wrong & stored[:, None])
+        only = need[:, None] & in_slot & (jnp.sum(in_slot, axis=1) == 1)[:, None]
+        loads = jnp.sum(jnp.any(only, axis=(0, 2)))
         # cmovs: columns wanted, not held, not loadable; a greedy set of pairwise incompatible ones.
-        col_held = jnp.any(jnp.all(~w[:, None, :] | (regs[:, :, None] == want[:, None, :]), axis=0)
+        col_held = jnp.any(jnp.all(~w[None] | (regs[:, None] == want[None]), axis=2)
                            & p.defined[:, None], axis=0)                               # [N]
-        col_load = jnp.any(jnp.all(~w[:, :, None] | (want[:, :, None] == memory[:, None, :]), axis=0)
+        col_load = jnp.any(jnp.all(~w[:, None] | (want[:, None] == memory[None]), axis=2)
                            & loadable[None, :], axis=1)                                # [N]
         missing = needs & ~col_held & ~col_load
         if (self.compatible == np.eye(n, dtype=bool)).all():   # every two slots want different columns
@@ -427,24 +434,24 @@ class Kernel:
                 chosen = chosen.at[j].set(missing[j] & ~jnp.any(chosen & compatible[j]))
             cmovs = jnp.sum(chosen)
         # Routes of the inputs with distinct values: which original slot each place's value left.
-        rows = vals[jnp.asarray(self.routed)]                                          # [Q, P]
-        routes = jnp.sum((rows[:, :, None] == jnp.asarray(self.origin)[:, None, :])
-                         * jnp.arange(1, n + 1), axis=2)                               # [Q, P], 0: none
+        rows = p.vals[:, jnp.asarray(self.routed)].astype(jnp.int32)                   # [P, Q]
+        origin = jnp.asarray(self.origin.T)                                            # [N, Q]
+        routes = jnp.sum((rows[None] == origin[:, None])
+                         * jnp.arange(1, n + 1)[:, None, None], axis=0)                # [P, Q], 0: none
         live = jnp.concatenate([p.defined, jnp.ones(self.S, bool)])
         k = self._coefficients
-        routes = jnp.where(live[None], routes, 0).astype(U32)
-        group = jnp.sum(routes[:, None, :] * k["route"][None], axis=2)                 # [Q, 2]
+        routes = jnp.where(live[:, None], routes, 0).astype(U32)
+        group = jnp.sum(routes[None] * k["route"][:, :, None], axis=1)                 # [2, Q]
         outcome = jnp.where(p.flags, p.cmp[jnp.asarray(self.routed)] + 2, 0).astype(U32)
-        klass = group + outcome[:, None] * k["outcome"][None]
-        same = lambda h: jnp.all(h[:, None, :] == h[None, :, :], axis=2)
+        largest_group, largest_class = _largest_runs(group, outcome)
         log2 = jnp.asarray(self.ceil_log2)
-        compares = log2[jnp.max(jnp.sum(same(klass), axis=1))]
+        compares = log2[largest_class]
         # cmovs, again: two inputs of one route group must end with routes that differ in two
         # stored registers at least, each holding a value once; only a cmov that moves for one
         # of them and not the other makes a pair of routes that differ, and copies of one such
         # pair hold a value twice. So every two inputs of a group are told apart by two cmovs
         # at least: M words of a code with distance 2 need 1 + ceil(log2 M) bits.
-        split = log2[jnp.max(jnp.sum(same(group), axis=1))]
+        split = log2[largest_group]
         cmovs = jnp.maximum(cmovs, jnp.where(split > 0, split + 1, 0))
         bound = jnp.where(correct, 0, stores + loads + cmovs + compares)
         return bound.astype(jnp.int32), dead & ~correct, correct
@@ -460,23 +467,23 @@ class Kernel:
         registers hold the output for every order, the number of orders before any compare.
         Rows are told apart by a 32-bit hash: a collision only merges two rows of the estimate.
         """
-        rows = self._ranks(p)                                                          # [Q, P]
+        rows = self._ranks(p)                                                          # [P, Q]
         keep = jnp.asarray(self._row_tables["keep"])                                   # [D, P]
-        h = jnp.sum(rows[None] * jnp.asarray(self._row_tables["coef"])[None, None] * keep[:, None],
-                    axis=2)                                                            # [D, Q]
+        h = jnp.sum(rows[None] * (jnp.asarray(self._row_tables["coef"])[None] * keep)[:, :, None],
+                    axis=1)                                                            # [D, Q]
         h = jnp.sort(h, axis=1)
         distinct = 1 + jnp.sum(h[:, 1:] != h[:, :-1], axis=1)
         return jnp.min(distinct).astype(jnp.int32)
 
     def _ranks(self, p: Nodes):
-        """[Q, P] uint32: the rank (1..N) of each live place's value in each routed input, else 0."""
+        """[P, Q] uint32: the rank (1..N) of each live place's value in each routed input, else 0."""
         first, n = self.task.first, self.task.n
-        vals = p.vals[jnp.asarray(self.routed)].astype(jnp.int32)                       # [Q, P]
-        origin = jnp.asarray(self.origin)
-        rank = 1 + jnp.sum(vals[:, :, None] > origin[:, None, :], axis=2)
+        vals = p.vals[:, jnp.asarray(self.routed)].astype(jnp.int32)                    # [P, Q]
+        origin = jnp.asarray(self.origin.T)                                            # [N, Q]
+        rank = 1 + jnp.sum(vals[None] > origin[:, None], axis=0)
         slots = jnp.zeros(self.S, bool).at[first:first + n].set(self._loadable(p))
         live = jnp.concatenate([p.defined, slots])
-        return jnp.where(live[None], rank, 0).astype(U32)
+        return jnp.where(live[:, None], rank, 0).astype(U32)
 
     @functools.cached_property
     def _row_tables(self):

@@ -80,9 +80,9 @@ def test_the_image_follows_the_game_move_by_move(name):
             assert bool(correct[0, a]) == bool(state.correct)
             regs = np.asarray(state.machine.regs[:, kernel.reg_numbers, 0]).view(np.int32)
             defined = nodes.defined[0]
-            assert (nodes.vals[0][:, :kernel.R][:, defined] == regs[:, defined]).all()
+            assert (nodes.vals[0][:kernel.R].T[:, defined] == regs[:, defined]).all()
             memory = np.asarray(state.machine.memory[:, :4 * kernel.S]).view(np.int32)
-            assert (nodes.vals[0][:, kernel.R:] == memory).all()
+            assert (nodes.vals[0][kernel.R:].T == memory).all()
             if bool(state.flags_defined[0]):
                 lt = np.asarray(state.machine.flags[:, 2] != state.machine.flags[:, 3])
                 eq = np.asarray(state.machine.flags[:, 1])
