@@ -34,7 +34,8 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "astar": Method(astar.search, dict(all=False, chunk=128, batch=1024, limit=5000, rank=200, keep=5,
-                                       order="exact", weight=2.5, guided_batch=256), check=astar.check),
+                                       order="exact", weight=2.5, guided_batch=256, budget=0, slack=4,
+                                       collect=0), check=astar.check),
     "beam": Method(beam.search, dict(width=64, max_width=4096, chunk=4096)),
     "random": Method(random.search, dict(batch=256)),
     "stochastic": Method(stochastic.method, {"chains": 32, "beta": 100.0, "alpha": 0.005, "shaping": 0.5,

@@ -16,18 +16,25 @@ edge that reaches a node at its fewest instructions; the shortest programs are t
 that graph, counted exactly (a class of images reached by N prefixes passes N to each child
 class per move of its representative, since renaming maps the moves of one member onto the
 other's). It then lists them (all of them, or the first `limit` in move order), ranks them
-by llvm-mca cycles and writes the fastest `keep` as records in `alternatives/` of the run
-directory (`records/` holds only programs shorter than the best so far), with the count in
-`alternatives.json`.
+by the cycle model (each written to candidates.jsonl, so `alphadev rerank` times the best
+natively), the best `rank` of them then by llvm-mca cycles, and writes the fastest `keep` as
+records in `alternatives/` of the run directory (`records/` holds only programs shorter than
+the best so far), with the count in `alternatives.json`.
 
 With `order=rows` the open list is ordered by an estimate after Ullrich & Hack's (g + bound +
 round(weight * log2 of the distinct permutation rows left), `AStar`) rather than by the bound:
 a correct program comes much sooner, but it is not proven shortest. It is recorded as such, and
 the search goes on as a branch and bound below it (`_guided`), logging the length proven so far.
+`order=deep` expands, among the nodes whose estimate is within `slack` of the budget, the
+deepest first: with the budget set to the length sought (`budget`), it dives to a program
+instead of widening the plateau of nodes that all look on pace. With `collect`, the budget
+stays at the best length found and every correct program of it is written to candidates.jsonl,
+for `alphadev rerank` to time natively.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter, defaultdict
 
@@ -42,15 +49,16 @@ from alphadev.baselines.log import SearchLog
 __all__ = ["search", "AStar", "ORDERS"]
 
 # How the open list is ordered (`AStar`): "exact" by g + bound, "rows" by g + bound +
-# round(weight * log2(rows)).
-ORDERS = ("exact", "rows")
+# round(weight * log2(rows)), "deep" deepest first among nodes whose g + bound + round(weight *
+# log2(rows)) is within `slack` of the budget.
+ORDERS = ("exact", "rows", "deep")
 
 
 class AStar:
     """The open list, the best node per key and, with `every`, the graph of shortest prefixes.
 
     Args:
-      kernel: the `Kernel` of the game (built with `estimate` for order "rows").
+      kernel: the `Kernel` of the game (built with `estimate` for orders "rows" and "deep").
       budget: the most instructions a program may have; lowering it later drops the open nodes
         whose g + bound exceeds it as they are popped.
       every: keep every shortest edge (for counting and listing all shortest programs).
@@ -61,15 +69,19 @@ class AStar:
         best and costs a mov and a second cmov beyond the compare and cmov the bound counts, so
         about 2 * log2(rows) instructions are missing from the bound; the sum is no lower
         bound, and the first correct program popped is not proven shortest (`proven` says how
-        short a program could still be).
-      weight: with order "rows", the instructions charged per halving of the rows.
+        short a program could still be). "deep": the deepest (most g) bucket among those whose
+        order "rows" estimate is at most budget + `slack`, then as "rows": the search dives
+        where the estimate says a program within the budget is in reach, and stays complete
+        below the budget.
+      weight: with orders "rows" and "deep", the instructions charged per halving of the rows.
+      slack: with order "deep", how far above the budget the estimate may be.
     Raises:
-      ValueError: one line, for an unknown order, `every` with order "rows", or order "rows"
-        on a kernel without `estimate`.
+      ValueError: one line, for an unknown order, `every` with an order other than "exact", or
+        such an order on a kernel without `estimate`.
     """
 
     def __init__(self, kernel: Kernel, *, budget: int, every: bool = False, order: str = "exact",
-                 weight: float = 2.5):
+                 weight: float = 2.5, slack: int = 4):
         if order not in ORDERS:
             raise ValueError(f"astar: order {order!r}: the orders are {', '.join(ORDERS)}")
         if order != "exact" and every:
@@ -77,6 +89,7 @@ class AStar:
         if order != "exact" and not kernel.estimate:
             raise ValueError(f"astar: order={order} needs a Kernel built with estimate=True")
         self.kernel, self.budget, self.every, self.order, self.weight = kernel, budget, every, order, weight
+        self.slack = slack
         self.best: dict[int, int] = {}                 # key -> node id at its fewest instructions
         self.g, self.parent, self.action, self.correct = [], [], [], []
         self.floor: list[int] = []                     # node id -> g + bound, a lower bound through it
@@ -106,9 +119,14 @@ class AStar:
 
     def lowest(self) -> tuple[int, int] | None:
         """The (f, g) bucket to expand next: least f (the order's priority), then most g (fewest
-        g with `every`)."""
+        g with `every`); with order "deep", the deepest bucket whose f is within `slack` of the
+        budget first (then least f: the search stays complete below the budget)."""
         if not self.open:
             return None
+        if self.order == "deep":
+            near = [b for b in self.open if b[0] <= self.budget + self.slack]
+            if near:
+                return max(near, key=lambda b: (b[1], -b[0]))
         f = min(f for f, _ in self.open)
         gs = [g for ff, g in self.open if ff == f]
         return f, (min(gs) if self.every else max(gs))
@@ -282,7 +300,8 @@ def check(game: games.Game, options: dict) -> None:
 
 def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: bool = False,  # noqa: A002
            chunk: int = 128, batch: int = 1024, limit: int = 5000, rank: int = 200,
-           keep: int = 5, order: str = "exact", weight: float = 2.5, guided_batch: int = 256) -> None:
+           keep: int = 5, order: str = "exact", weight: float = 2.5, guided_batch: int = 256,
+           budget: int = 0, slack: int = 4, collect: int = 0) -> None:
     """Runs A* until the shortest program is recorded (with `all`: every one counted and ranked).
 
     With order "rows" (`AStar`), it records the first correct program it pops, not proven
@@ -292,27 +311,32 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
       game: a fixed sort game (`kernel.unsupported` says why another is not); log: the run.
       seconds: the time budget, compilation included.
       seed: unused; A* is deterministic.
-      all: enumerate every shortest program, count them, rank them by llvm-mca cycles.
+      all: enumerate every shortest program, count them, rank them by the cycle model and
+        llvm-mca.
       chunk: parents per compiled call; batch: nodes popped per expansion step.
       limit: with `all`, list at most this many programs (in move order); rank: run llvm-mca on
-        at most this many of them, spread evenly over the list; keep: write the fastest `keep`
-        as records in alternatives/.
-      order: "exact" or "rows" (`AStar`); weight: order "rows"'s instructions per halving of the
-        rows; guided_batch: nodes popped per step with order "rows" (fewer than `batch`: the
-        search follows the estimate more closely).
+        the best this many of them by the cycle model; keep: write the fastest `keep` as
+        records in alternatives/.
+      order: "exact", "rows" or "deep" (`AStar`); weight: orders "rows" and "deep"'s
+        instructions per halving of the rows; guided_batch: nodes popped per step with those
+        orders (fewer than `batch`: the search follows the estimate more closely).
+      budget: the most instructions a program may have (0: the game's `max_length`); with order
+        "deep", set it to the length sought. slack: order "deep"'s reach above the budget.
+      collect: with orders "rows" and "deep", go on at the best length until this many
+        distinct correct programs of it are in candidates.jsonl (or time is up).
     """
     del seed
     start = time.perf_counter()
     kernel = Kernel(game, chunk=chunk, estimate=order != "exact")
     kernel.expand(kernel.root())                       # compiles
     compile_s = time.perf_counter() - start
-    budget = game.config.max_length
-    astar = AStar(kernel, budget=budget, every=all, order=order, weight=weight)
+    budget = budget or game.config.max_length
+    astar = AStar(kernel, budget=budget, every=all, order=order, weight=weight, slack=slack)
     log.say(f"compiled in {compile_s:.1f} s; budget {budget} instructions; symmetries: registers "
             f"{kernel.symmetric_registers}, compare orientation {kernel.symmetric_flags}; order {order}"
             + (f", weight {weight:g}" if order != "exact" else ""))
     if order != "exact":
-        return _guided(game, astar, log, seconds=seconds, batch=guided_batch, compile_s=compile_s)
+        return _guided(game, astar, log, seconds=seconds, batch=guided_batch, compile_s=compile_s, collect=collect)
     search_start, goals, shortest, found = time.perf_counter(), [], None, None
     while log.elapsed < seconds:
         bucket = astar.lowest()
@@ -348,13 +372,15 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
 
 
 def _guided(game: games.Game, astar: AStar, log: SearchLog, *, seconds: float, batch: int,
-            compile_s: float) -> None:
-    """Order "rows" as a branch and bound: each correct program popped that is shorter than the
-    best is recorded, not proven shortest, and the budget drops below it. It stops at the run's
-    target length, when time is up, or when nothing is open: then no shorter program exists
-    (every node that could lead to one was expanded or pruned by its lower bound)."""
-    start = time.perf_counter()
-    while log.elapsed < seconds and not log.done():
+            compile_s: float, collect: int) -> None:
+    """Orders "rows" and "count" as a branch and bound: each correct program popped that is
+    shorter than the best is recorded, not proven shortest, and the budget drops below it (to
+    it with `collect`, and every correct program as long as the best is then a candidate). It
+    stops at the run's target length (with `collect` candidates of the best length), when time
+    is up, or when nothing is open: then no shorter program exists (every node that could lead
+    to one was expanded or pruned by its lower bound)."""
+    start, collected = time.perf_counter(), set()   # the programs of the best length made candidates
+    while log.elapsed < seconds and not (log.done() and len(collected) >= collect):
         bucket = astar.lowest()
         if bucket is None:
             break
@@ -363,13 +389,17 @@ def _guided(game: games.Game, astar: AStar, log: SearchLog, *, seconds: float, b
             continue
         hits = np.asarray(astar.correct)[ids]
         if hits.any():
-            moves = min((astar.moves(int(i)) for i in ids[hits]), key=len)
-            if log.better(len(moves)):
-                _offer(game, log, moves, note="order=rows, not proven shortest when recorded")
-                astar.budget = len(moves) - 1
-                log.say(f"{len(moves)} instructions after {time.perf_counter() - start:.2f} s of search "
+            found = sorted((astar.moves(int(i)) for i in ids[hits]), key=len)
+            if log.better(len(found[0])):
+                _offer(game, log, found[0], note=f"order={astar.order}, not proven shortest when recorded")
+                astar.budget, collected = len(found[0]) - (0 if collect else 1), set()
+                log.say(f"{len(found[0])} instructions after {time.perf_counter() - start:.2f} s of search "
                         f"({astar.expanded} nodes expanded); not proven shortest: every program is at least "
                         f"{_lower(astar, log)} instructions")
+            for moves in (found if collect else []):
+                if len(moves) == log.best_length and tuple(moves) not in collected:
+                    log.candidate(paths.program_of(game.task.vocabulary, np.asarray(moves)))
+                    collected.add(tuple(moves))
             ids, nodes = ids[~hits], take(nodes, ~hits)
         before = astar.duplicates
         astar.expand(ids, nodes)
@@ -405,29 +435,41 @@ def _offer(game: games.Game, log: SearchLog, moves: list[int], note: str = "") -
 
 
 def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):
+    """Counts the shortest programs, lists up to `limit`, ranks them by the cycle model (every
+    listed one, each written to candidates.jsonl for `alphadev rerank` to time natively), then
+    the `rank` best by llvm-mca, and writes the `keep` fastest to alternatives/."""
     count = astar.counts(goals)
     log.say(f"{count} shortest programs of {shortest} instructions ({len(goals)} final states)")
     listed = _listing(kernel, astar, goals, limit)
     programs = [paths.program_of(game.task.vocabulary, m) for m in listed]
-    log.say(f"listed {len(programs)}; ranking {min(rank, len(programs))} by llvm-mca")
-    sample = np.unique(np.linspace(0, len(programs) - 1, min(rank, len(programs))).astype(int)) if programs else []
+    models = [game.model_cycles(p) for p in programs]
+    order = sorted(range(len(programs)), key=lambda i: models[i])
+    for i in order:
+        log.candidate(programs[i], models[i])
+    log.say(f"listed {len(programs)}, ranked by the cycle model; llvm-mca on the {min(rank, len(programs))} best")
     ranked = []
-    for program in (programs[i] for i in sample):
+    for i in order[:rank]:
         try:
-            ranked.append((isa.latency.cycles(program), program))
+            cycles = isa.latency.cycles(programs[i])
         except (isa.latency.McaUnavailable, ValueError) as e:
             log.say(f"no llvm-mca ranking ({e})")
-            break
-    ranked.sort(key=lambda x: x[0])
+            cycles = None
+        ranked.append((models[i], math.inf if cycles is None else cycles, i))
+    ranked.sort()
     files = []
-    for cycles, program in ranked[:keep]:
-        score = game.task.score(program, "unicorn", cycles=False)
+    for model, cycles, i in ranked[:keep]:
+        score = game.task.score(programs[i], "unicorn", cycles=False)
         if not score.correct:
             raise games.MachineDisagreement(f"astar: Unicorn judges a listed program wrong ({score.reason}):\n"
-                                            + isa.to_text(program))
-        files.append(log.alternative(program, executed=score.executed, cycles=cycles).name)
+                                            + isa.to_text(programs[i]))
+        files.append(log.alternative(programs[i], executed=score.executed, model_cycles=model,
+                                     cycles=None if cycles == math.inf else int(cycles)).name)
+    best = ranked[:keep]
     (log.run.path / "alternatives.json").write_text(json.dumps(dict(
         length=shortest, count=count, final_states=len(goals), listed=len(programs), ranked=len(ranked),
-        mcpu="skylake", cycles=[c for c, _ in ranked[:keep]], files=files), indent=1) + "\n")
-    if ranked:
-        log.say(f"fastest of {len(ranked)} ranked by llvm-mca: {ranked[0][0]} cycles (alternatives/{files[0]})")
+        ranked_by="model cycles, then llvm-mca cycles", mcpu="skylake",
+        model_cycles=[m for m, _, _ in best], cycles=[None if c == math.inf else int(c) for _, c, _ in best],
+        files=files), indent=1) + "\n")
+    if best:
+        log.say(f"fastest by the cycle model: {best[0][0]:g} model cycles, llvm-mca {best[0][1]:g} "
+                f"(alternatives/{files[0]}); time the best natively: alphadev rerank {log.run.path}")

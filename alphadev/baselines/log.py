@@ -1,9 +1,10 @@
 """What every baseline search writes: the run directory the agent writes, in the same format.
 
-Records (each confirmed on Unicorn first), best.json and metrics.csv, so that `verify`, `bench`,
-`export`, `show`, `plot` and the notebook read a baseline's run as they read a training's. A
-search that lists several programs of the best length (astar with all=true) writes the ones it
-keeps to `alternatives/NNNN.json`, records in the same format.
+Records (each confirmed on Unicorn first), best.json, metrics.csv and candidates.jsonl, so that
+`verify`, `bench`, `export`, `show`, `plot`, `rerank` and the notebook read a baseline's run as
+they read a training's. A search that lists several programs of the best length (astar with
+all=true) writes each as a candidate and the ones it keeps to `alternatives/NNNN.json`, records
+in the same format.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class SearchLog:
         self._pending, self._logged_at = None, -1e9  # the last row not yet written, and when one was
         self._last: Optional[dict] = None  # the last row written
         self.found_at: list[tuple[float, int]] = []  # (elapsed s, length) of every record
+        self._candidates: dict[str, float] = {}  # program text -> model cycles, as written
 
     @property
     def elapsed(self) -> float:
@@ -95,7 +97,8 @@ class SearchLog:
         given, is added to its source: what the method can say of it, e.g. not proven shortest)."""
         if not self.better(len(program)):
             return False
-        latency = {"executed": executed}
+        model = self.candidate(program)
+        latency = {"executed": executed, "model_cycles": model}
         try:
             latency.update(cycles=isa.latency.cycles(program), mcpu="skylake")
         except (isa.latency.McaUnavailable, ValueError) as e:
@@ -109,13 +112,24 @@ class SearchLog:
         self.say(f"new best: {len(program)} instructions at {self.elapsed:.1f} s (confirmed on Unicorn)")
         return True
 
-    def alternative(self, program: isa.Program, *, executed: float, cycles: int) -> Path:
+    def candidate(self, program: isa.Program, model_cycles: Optional[float] = None) -> float:
+        """Appends a correct program to candidates.jsonl (what `alphadev rerank` times natively,
+        fewest model cycles first); returns its model cycles (computed when not given)."""
+        text = isa.to_text(program)
+        if text not in self._candidates:   # each distinct program once
+            self._candidates[text] = self.game.model_cycles(program) if model_cycles is None else model_cycles
+            self.run.add_candidate(text, len(program), self._candidates[text])
+        return self._candidates[text]
+
+    def alternative(self, program: isa.Program, *, executed: float, model_cycles: float,
+                    cycles: Optional[int]) -> Path:
         """Writes a correct program, confirmed by the caller, that is no shorter than the best, as
         the next `alternatives/NNNN.json`: a record like those in `records/` (so verify, show,
         bench and export read it), for searches that list several programs of one length."""
         record = Record.of(self.config["game"], program, seed=self.config["seed"], config=self.config,
                            source=f"alphadev search ({self.config['method']}), an alternative",
-                           latency={"executed": executed, "cycles": cycles, "mcpu": "skylake"})
+                           latency={"executed": executed, "model_cycles": model_cycles, "cycles": cycles,
+                                    "mcpu": "skylake"})
         folder = self.run.path / "alternatives"
         number = len(list(folder.glob("*.json"))) + 1 if folder.exists() else 1
         return record.save(folder / f"{number:04d}.json")

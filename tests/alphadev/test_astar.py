@@ -9,7 +9,7 @@ import pytest
 
 import games
 import isa
-from alphadev import baselines
+from alphadev import baselines, rerank
 from alphadev.baselines import kernel as K
 from alphadev.baselines.astar import AStar
 from alphadev.config import load_config
@@ -183,11 +183,17 @@ def test_a_search_writes_the_run_format(tmp_path):
         assert column in metrics and len(metrics[column]) >= 2
     summary = json.loads((tmp_path / "run" / "alternatives.json").read_text())
     assert summary["length"] == 8 and summary["count"] >= len(summary["files"]) == 2
-    assert summary["cycles"] == sorted(summary["cycles"])
+    assert summary["model_cycles"] == sorted(summary["model_cycles"])
     for name in summary["files"]:
         record = load(tmp_path / "run" / "alternatives" / name)
-        assert record.length == 8 and record.latency["cycles"] in summary["cycles"]
+        assert record.length == 8 and record.latency["model_cycles"] in summary["model_cycles"]
         assert _game("sort2").task.score(record.program).correct
+    # Every listed program is a candidate, so `alphadev rerank` can time the model's best natively.
+    candidates = run.candidates()
+    assert len(candidates) == len({c["text"] for c in candidates}) == summary["listed"]
+    assert {c["length"] for c in candidates} == {8}
+    game, shortlist = rerank.shortlist(tmp_path / "run", top=3)
+    assert game == "sort2" and [c["model_cycles"] for c in shortlist] == sorted(c["model_cycles"] for c in candidates)[:3]
 
 
 def _every(kernel, budget):
@@ -303,6 +309,41 @@ def test_bad_order_options_are_one_line_errors_before_anything_is_written(tmp_pa
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and problem in err, err
         assert not out.exists()
+
+
+# ---- order=deep: deepest first within reach of the budget -----------------------------------
+
+def test_deep_order_finds_sort3_at_its_budget(tmp_path):
+    best = baselines.run("astar", "sort3", tmp_path / "run", minutes=2, quiet=True,
+                         options=dict(order="deep", budget=17))
+    assert best is not None and best.length == 17 and "order=deep, not proven shortest" in best.source
+    assert _game("sort3").task.score(best.program).correct
+
+
+def test_deep_order_below_the_shortest_length_ends_with_nothing_found(tmp_path, capsys):
+    """With the budget below the shortest sort3 (17), nodes out of the deep order's reach are
+    still expanded by least f, so the search ends when nothing within the budget is open."""
+    assert baselines.run("astar", "sort3", tmp_path / "run", minutes=2, target_length=0,
+                         options=dict(order="deep", budget=16)) is None
+    assert "no program within 16 instructions found" in capsys.readouterr().out
+
+
+def test_collect_keeps_every_program_of_the_best_length_as_a_candidate(tmp_path):
+    best = baselines.run("astar", "sort3", tmp_path / "run", minutes=2, quiet=True,
+                         options=dict(order="rows", collect=12))
+    assert best is not None and best.length == 17
+    candidates = RunDir(tmp_path / "run").candidates()
+    texts = {c["text"] for c in candidates}
+    assert len(texts) == len(candidates) >= 12 and {c["length"] for c in candidates} == {17}
+    task = _game("sort3").task
+    assert all(task.score(isa.parse(text)).correct for text in texts)
+
+
+@pytest.mark.slow
+def test_deep_order_reaches_sort4_at_28(tmp_path):
+    best = baselines.run("astar", "sort4", tmp_path / "run", minutes=3, quiet=True,
+                         options=dict(order="deep", budget=28))
+    assert best is not None and best.length == 28
 
 
 @pytest.mark.slow
