@@ -2,9 +2,10 @@
 
     python experiments/compare.py sort3,sort4 [--methods astar,stochastic,beam,random,agent,frozen]
                                   [--minutes 10] [--seeds 0,1,2] [--jobs 2] [--out runs/compare]
+                                  [--set METHOD.NAME=VALUE ...]
 
-Each (game, method, seed) runs in its own process pinned to one core with XLA's CPU threading
-off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun deletes it first: baselines do not
+Each (game, method, seed) runs in its own process pinned to one core (of those the script may
+use) with XLA's CPU threading off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun deletes it first: baselines do not
 resume). `agent` is `alphadev train` with the shipped config; `frozen` the same with
 `ablation.frozen_network` (the network as initialised). Then, with no search running, each
 run's best program is verified (Unicorn and natively, `--random` inputs beyond the task's) and
@@ -29,8 +30,8 @@ from pathlib import Path
 METHODS = ("astar", "stochastic", "beam", "random", "agent", "frozen")
 
 
-def run_one(out: Path, game: str, method: str, seed: int, minutes: float) -> None:
-    """Runs one method into `out` (in the calling process)."""
+def run_one(out: Path, game: str, method: str, seed: int, minutes: float, options: dict) -> None:
+    """Runs one method into `out` (in the calling process), a baseline with `options`."""
     shutil.rmtree(out, ignore_errors=True)
     if method in ("agent", "frozen"):
         from alphadev.config import load_config
@@ -41,7 +42,7 @@ def run_one(out: Path, game: str, method: str, seed: int, minutes: float) -> Non
         Trainer(config, out, quiet=True).train()
     else:
         from alphadev import baselines
-        baselines.run(method, game, out, minutes=minutes, seed=seed, quiet=True)
+        baselines.run(method, game, out, minutes=minutes, seed=seed, quiet=True, options=options)
 
 
 def run_pinned(job: tuple, cores) -> None:
@@ -124,6 +125,29 @@ def plot(game: str, runs: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def allowed_cores() -> list[int]:
+    """The cores this process may run on (`taskset -c 1 python compare.py ...` keeps every run on
+    core 1), in order."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def method_options(parser, items: list[str]) -> dict:
+    """{method: its options} from `METHOD.NAME=VALUE` items; a bad one is a one-line error."""
+    from alphadev import baselines
+    raw: dict = {}
+    for item in items:
+        method, dot, rest = item.partition(".")
+        if not dot or method not in baselines.METHODS:
+            parser.error(f"--set {item}: expected METHOD.NAME=VALUE for a baseline: {', '.join(baselines.METHODS)}")
+        raw.setdefault(method, []).append(rest)
+    try:
+        return {m: baselines.parse_options(m, rest) for m, rest in raw.items()}
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("games", help="comma-separated game names")
@@ -138,6 +162,8 @@ def main() -> None:
                              "other methods into the same OUT)")
     parser.add_argument("--alphadev", metavar="FILE", help="DeepMind's sort_functions_test.cc: native ratios to "
                         "AlphaDev's kernels (as alphadev bench --alphadev)")
+    parser.add_argument("--set", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                        help="a baseline's option, as alphadev search --set (e.g. astar.order=deep); repeatable")
     args = parser.parse_args()
     import games
     game_names, methods = args.games.split(","), args.methods.split(",")
@@ -146,14 +172,16 @@ def main() -> None:
     if unknown := set(game_names) - set(games.names()):
         parser.error(f"unknown game(s) {', '.join(sorted(unknown))}; see alphadev games")
     seeds = [int(s) for s in args.seeds.split(",")]
+    options = method_options(parser, args.set)
     root = Path(args.out)
-    jobs = [(root / f"{g}-{m}-seed{s}", g, m, s, args.minutes) for g in game_names for m in methods for s in seeds]
+    jobs = [(root / f"{g}-{m}-seed{s}", g, m, s, args.minutes, options.get(m, {}))
+            for g in game_names for m in methods for s in seeds]
     if not args.summarise:
         context = multiprocessing.get_context("spawn")
         with context.Manager() as manager, context.Pool(max(args.jobs, 1), maxtasksperchild=1) as pool:
-            cores = manager.Queue()
-            for core in range(max(args.jobs, 1)):
-                cores.put(core % (os.cpu_count() or 1))
+            cores, allowed = manager.Queue(), allowed_cores()
+            for k in range(max(args.jobs, 1)):
+                cores.put(allowed[k % len(allowed)])
             pool.starmap(run_pinned, [(job, cores) for job in jobs])
     elif missing := [str(job[0]) for job in jobs if not (job[0] / "run.json").exists()]:
         parser.error(f"--summarise: no run in {', '.join(missing)}")

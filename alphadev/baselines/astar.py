@@ -320,8 +320,9 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
       order: "exact", "rows" or "deep" (`AStar`); weight: orders "rows" and "deep"'s
         instructions per halving of the rows; guided_batch: nodes popped per step with those
         orders (fewer than `batch`: the search follows the estimate more closely).
-      budget: the most instructions a program may have (0: the game's `max_length`); with order
-        "deep", set it to the length sought. slack: order "deep"'s reach above the budget.
+      budget: the most instructions a program may have (0: the game's `max_length`, or with
+        order "deep" the run's target length where it has one). slack: order "deep"'s reach
+        above the budget.
       collect: with orders "rows" and "deep", go on at the best length until this many
         distinct correct programs of it are in candidates.jsonl (or time is up).
     """
@@ -330,7 +331,8 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
     kernel = Kernel(game, chunk=chunk, estimate=order != "exact")
     kernel.expand(kernel.root())                       # compiles
     compile_s = time.perf_counter() - start
-    budget = budget or game.config.max_length
+    if not budget:   # order deep dives within reach of the length sought: the run's target
+        budget = (log.target_length if order == "deep" else 0) or game.config.max_length
     astar = AStar(kernel, budget=budget, every=all, order=order, weight=weight, slack=slack)
     log.say(f"compiled in {compile_s:.1f} s; budget {budget} instructions; symmetries: registers "
             f"{kernel.symmetric_registers}, compare orientation {kernel.symmetric_flags}; order {order}"
