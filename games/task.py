@@ -171,14 +171,15 @@ class Verdict:
 
     @property
     def reason(self) -> Optional[str]:
-        """The fault, or the first failing check as `family: metric value (at most allowed)`,
-        with how many more fail; None when every check passes."""
+        """The fault, or the worst failing check (the largest value over its allowance, the
+        first of equals) as `family: metric value (at most allowed)`, with how many more fail;
+        None when every check passes."""
         if self.fault:
             return self.fault
         failed = [(f.name, c) for f in self.families for c in f.checks if not c.passed]
         if not failed:
             return None
-        name, check = failed[0]
+        name, check = max(failed, key=lambda fc: fc[1].value / fc[1].allowed if fc[1].allowed > 0 else np.inf)
         more = f" (and {len(failed) - 1} more failing figures)" if len(failed) > 1 else ""
         return f"{name}: {check.text()}{more}"
 

@@ -170,7 +170,8 @@ def test_verify_runs_the_battery_and_records_its_figures(tmp_path, capsys):
     families = [line for line in printed.splitlines() if line.startswith("battery ")]
     assert len(families) == 8 and any(line.startswith("battery zero-heavy (") and "FAILED" in line for line in families)
     failure = next(line for line in printed.splitlines() if line.startswith("first failure: "))
-    assert failure.startswith("first failure: unicorn: passes the corpus, fails the battery: sparse: ")
+    assert failure.startswith("first failure: unicorn: passes the corpus, fails the battery: "
+                              "state sweep: low 32 bits collisions 318 (at most 2) (and ")
     record = load(out)
     v = record.verification
     assert not v["unicorn"] and not v["native"] and v["battery"]["passed"] is False
