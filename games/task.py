@@ -3,9 +3,9 @@
 A `Task` owns its search inputs, its vocabulary, its judges (pure JAX for the game, host-side
 for any backend), its verification inputs, its C signature, its human references and C
 baselines, its target lengths and its default game `Config`. Optional capabilities (shaping
-potentials, dead-end checks, a verification battery) are explicit attributes: a rule or a shaping term that needs one
-the task lacks is a one-line error when the game is built. Tools (train, verify, bench, export)
-read only this contract, never a task's class or name.
+potentials, dead-end checks, a verification battery) are explicit attributes: a rule or a
+shaping term that needs one the task lacks is a one-line error when the game is built. Tools
+(train, verify, bench, export) read only this contract, never a task's class or name.
 """
 from __future__ import annotations
 
