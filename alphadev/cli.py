@@ -104,6 +104,8 @@ def verify(args) -> int:
         record.latency.update(cycles=None)
         record.latency.pop("mcpu", None)
         print(f"cycles not measured: {e}")
+    for line in _battery_lines(result.battery):
+        print(line)
     print(f"unicorn: {'passed' if result.unicorn else 'FAILED'}   native: {'passed' if result.native else 'FAILED'}"
           f"   inputs: {result.inputs:,}")
     if result.first_failure:
@@ -129,6 +131,12 @@ def export(args) -> int:
     output.write_text(text)
     print(f"wrote {args.output}: {args.name or 'alphadev_' + record.game}, {record.length} instructions")
     return 0
+
+
+def _battery_lines(battery) -> list[str]:
+    """A verification's battery figures, one line per family (none without a battery)."""
+    from games import Verdict
+    return [f"battery {line}" for line in Verdict.from_dict(battery).lines()] if battery else []
 
 
 def _verification_line(record) -> str:
@@ -171,6 +179,8 @@ def show(args) -> int:
     except (latency.McaUnavailable, ValueError) as e:
         print(f"cycles not measured: {e}")
     print(_verification_line(record))
+    for line in _battery_lines(record.verification and record.verification.get("battery")):
+        print(line)
     return 0
 
 

@@ -38,7 +38,7 @@ _RECORD_TYPES = {"game": (str,), "text": (str,), "length": (int,), "latency": (d
                  "version": (str,), "found": (str,), "source": (str,), "provenance": (dict, _NONE)}
 _VERIFICATION_TYPES = {"unicorn": (bool,), "native": (bool,), "inputs": (int,), "random_inputs": (int,),
                        "when": (str,), "first_failure": (str, _NONE), "seed": (int, _NONE),
-                       "digest": (str, _NONE)}
+                       "digest": (str, _NONE), "battery": (dict, _NONE)}
 _VERIFICATION_REQUIRED = ("unicorn", "native", "inputs", "random_inputs", "when")  # as older records have
 
 
@@ -89,6 +89,12 @@ def verification_problem(v: Any) -> Optional[str]:
     for name, types in _VERIFICATION_TYPES.items():
         if name in v and (problem := _type_problem(name, v[name], types)):
             return f"verification.{name} {problem}"
+    if v.get("battery") is not None:
+        from games import Verdict
+        try:
+            Verdict.from_dict(v["battery"])
+        except (KeyError, TypeError, AttributeError):
+            return "verification.battery is not a battery verdict (families of named checks)"
     return None
 
 
@@ -109,8 +115,15 @@ def verification_digest(game: str, program: isa.Program, verification: dict) -> 
       The hex digest `verify` stores and `Record.untrusted` recomputes.
     """
     bound = {k: verification.get(k) for k in ("unicorn", "native", "inputs", "random_inputs", "seed")}
+    if verification.get("battery") is not None:  # absent from records of tasks without one
+        bound["battery"] = verification["battery"]
     payload = json.dumps({"game": game, "program": canonical_text(program), **bound}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _has_battery(game: str) -> bool:
+    import games
+    return games.task(game).battery is not None
 
 
 def project_version() -> str:
@@ -135,7 +148,8 @@ class Record:
       latency: figures such as {"cycles": 17, "mcpu": "skylake", "executed": 18.0}.
       verification: None until verified; then {"unicorn": bool, "native": bool, "inputs": int,
         "random_inputs": int, "seed": int, "when": ISO time, "first_failure": str or None,
-        "digest": `verification_digest` of the rest}.
+        "digest": `verification_digest` of the rest, "battery": the task's battery verdict
+        (`games.Verdict.to_dict`) or None}.
       seed, config: of the run that found it (None for a hand-written program).
       version: project version that wrote the record.
       found: ISO time it was found (or written).
@@ -181,8 +195,9 @@ class Record:
         """Why this record does not count as verified, in one line; None when it does.
 
         It does when Unicorn and native both passed (JSON `true`, nothing else), the digest
-        matches the game, program and settings as they are now, and at least `min_random`
-        random inputs were run besides the task's own.
+        matches the game, program and settings as they are now, the verification ran the game's
+        battery where it has one, and at least `min_random` random inputs were run besides the
+        task's own.
 
         Args:
           min_random: the least random inputs accepted (`MIN_RANDOM_INPUTS` unless the caller
@@ -200,6 +215,8 @@ class Record:
             return "the verification carries no digest (an older record): re-run `alphadev verify`"
         if v["digest"] != verification_digest(self.game, self.program, v):
             return "the program or game changed since verification: re-run `alphadev verify`"
+        if v.get("battery") is None and _has_battery(self.game):
+            return "verified without the game's battery (an older record): re-run `alphadev verify`"
         if v["random_inputs"] < min_random:
             return (f"verified on {v['random_inputs']:,} random inputs, below the minimum of {min_random:,}: "
                     f"re-run `alphadev verify` with --random {min_random} or more")

@@ -9,9 +9,10 @@ from games.game import Game, MachineDisagreement, State
 from games.hash import HashTask
 from games.registry import make, names, register, task
 from games.sort import SortTask, VarSortTask
-from games.task import CReference, Param, Reference, Score, Signature, Slot, Task
+from games.task import Battery, Check, CReference, FamilyVerdict, Param, Reference, Score, Signature, Slot, Task, Verdict
 from games import conformance
 
 __all__ = ["Jump", "PlaceLabel", "Config", "Rules", "Game", "MachineDisagreement", "State", "HashTask",
            "make", "names", "register", "task", "SortTask", "VarSortTask", "CReference", "Param",
-           "Reference", "Score", "Signature", "Slot", "Task", "conformance"]
+           "Reference", "Score", "Signature", "Slot", "Task", "conformance", "Battery", "Check", "FamilyVerdict",
+           "Verdict"]

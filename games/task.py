@@ -3,9 +3,9 @@
 A `Task` owns its search inputs, its vocabulary, its judges (pure JAX for the game, host-side
 for any backend), its verification inputs, its C signature, its human references and C
 baselines, its target lengths and its default game `Config`. Optional capabilities (shaping
-potentials, dead-end checks) are explicit attributes: a rule or a shaping term that needs one
-the task lacks is a one-line error when the game is built. Tools (train, verify, bench, export)
-read only this contract, never a task's class or name.
+potentials, dead-end checks, a verification battery) are explicit attributes: a rule or a
+shaping term that needs one the task lacks is a one-line error when the game is built. Tools
+(train, verify, bench, export) read only this contract, never a task's class or name.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import isa
 from games.config import Config
 
 __all__ = ["Task", "Score", "Slot", "Param", "Signature", "Reference", "CReference", "StateFn",
-           "first_fault"]
+           "Battery", "Check", "FamilyVerdict", "Verdict", "first_fault"]
 
 # Pure JAX over a state's parts, ([I] machine, [S] loaded, [S] stored) -> []: a shaping
 # potential (float32) or a dead-end check (bool, or int32 for stores_needed).
@@ -125,6 +125,89 @@ class CReference:
     helpers: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One figure a battery measures and the most it allows (lower is better)."""
+    metric: str
+    value: float
+    allowed: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.allowed
+
+    def text(self) -> str:
+        return f"{self.metric} {_figure(self.value)} (at most {_figure(self.allowed)})"
+
+
+def _figure(x: float) -> str:
+    return f"{int(x)}" if float(x).is_integer() else f"{x:.4f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyVerdict:
+    """A battery's checks on one family of inputs."""
+    name: str
+    inputs: int
+    checks: tuple[Check, ...]
+
+    def line(self) -> str:
+        failed = [c for c in self.checks if not c.passed]
+        return (f"{self.name} ({self.inputs} inputs): {'FAILED' if failed else 'passed'}; "
+                + "; ".join(c.text() for c in self.checks))
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What a task's battery found: its checks family by family, or the input that faulted, and
+    a sha256 of every result (what two backends must agree on)."""
+    families: tuple[FamilyVerdict, ...]
+    fault: Optional[str] = None
+    outputs: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.reason is None
+
+    @property
+    def reason(self) -> Optional[str]:
+        """The fault, or the worst failing check (the largest value over its allowance, the
+        first of equals) as `family: metric value (at most allowed)`, with how many more fail;
+        None when every check passes."""
+        if self.fault:
+            return self.fault
+        failed = [(f.name, c) for f in self.families for c in f.checks if not c.passed]
+        if not failed:
+            return None
+        name, check = max(failed, key=lambda fc: fc[1].value / fc[1].allowed if fc[1].allowed > 0 else np.inf)
+        more = f" (and {len(failed) - 1} more failing figures)" if len(failed) > 1 else ""
+        return f"{name}: {check.text()}{more}"
+
+    def lines(self) -> list[str]:
+        """One line per family."""
+        return [f.line() for f in self.families] + ([f"fault: {self.fault}"] if self.fault else [])
+
+    def to_dict(self) -> dict:
+        """The verdict as JSON data (a record's `verification.battery`)."""
+        return {"passed": self.passed, "reason": self.reason, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Verdict":
+        families = tuple(FamilyVerdict(f["name"], f["inputs"], tuple(Check(**c) for c in f["checks"]))
+                         for f in data["families"])
+        return cls(families, data.get("fault"), data.get("outputs", ""))
+
+
+class Battery(abc.ABC):
+    """An optional verification capability: inputs beyond the search-time ones on which a
+    program's quality (not just its running without a fault) is judged, family by family.
+    `alphadev verify` runs it on every backend after its other checks."""
+
+    @abc.abstractmethod
+    def run(self, program: isa.Program, backend: str, **options) -> Verdict:
+        """Runs `program` on the battery with `isa.execute(..., backend, **options)` and judges it."""
+
+
 class Task(abc.ABC):
     """Base of every task.
 
@@ -148,6 +231,7 @@ class Task(abc.ABC):
         Rules.end_stored_wrong need them).
       stores_needed: pure JAX, [] int32 stores the output still needs, or None
         (Rules.room_for_stores needs it).
+      battery: a `Battery` verification runs besides the random inputs, or None.
     """
     name: str
     inputs: isa.Inputs
@@ -166,6 +250,7 @@ class Task(abc.ABC):
     lost: Optional[StateFn] = None
     stored_wrong: Optional[StateFn] = None
     stores_needed: Optional[StateFn] = None
+    battery: Optional[Battery] = None
 
     @property
     def entry_registers(self) -> tuple[str, ...]:

@@ -148,3 +148,46 @@ def test_plot_draws_runs_and_refuses_a_directory_without_metrics(tmp_path, capsy
         assert cli.main(["plot", *runs, "-o", str(output)]) == 2
         assert says in capsys.readouterr().err and not output.parent.joinpath(output.name).exists()
     assert not (tmp_path / "no").exists()
+
+
+# The random baseline's 6-instruction hash (runs/compare2): correct on the corpus, 0 for every
+# string whose first word is 0.
+WEAK_HASH = """mov rax, qword ptr [rdi+rsi-8]
+mov rcx, qword ptr [rdi]
+mul rdx
+add rdx, rax
+mul rcx
+xor rax, rdx
+"""
+
+
+def test_verify_runs_the_battery_and_records_its_figures(tmp_path, capsys):
+    weak = tmp_path / "weak.s"
+    weak.write_text(WEAK_HASH)
+    out = tmp_path / "weak.json"
+    assert cli.main(["verify", str(weak), "--game", "hash9to16", "--random", "200", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    families = [line for line in printed.splitlines() if line.startswith("battery ")]
+    assert len(families) == 8 and any(line.startswith("battery zero-heavy (") and "FAILED" in line for line in families)
+    failure = next(line for line in printed.splitlines() if line.startswith("first failure: "))
+    assert failure.startswith("first failure: unicorn: passes the corpus, fails the battery: "
+                              "state sweep: low 32 bits collisions 318 (at most 2) (and ")
+    record = load(out)
+    v = record.verification
+    assert not v["unicorn"] and not v["native"] and v["battery"]["passed"] is False
+    assert "verification failed on unicorn and native (unicorn: passes the corpus" in record.untrusted(min_random=0)
+    # Abseil 2023 passes; its figures are bound by the digest.
+    good = _verified("hash9to16_abseil2023")
+    assert good.verification["battery"]["passed"] and good.untrusted(min_random=RANDOM) is None
+    good.verification["battery"]["families"][0]["checks"][0]["value"] += 1
+    assert "changed since verification" in good.untrusted(min_random=RANDOM)
+
+
+def test_a_hash_record_verified_before_the_battery_is_not_trusted():
+    from alphadev.results import verification_digest
+    record = _verified("hash9to16_abseil2023")
+    record.verification["battery"] = None
+    record.verification["digest"] = verification_digest(record.game, record.program, record.verification)
+    assert "verified without the game's battery" in record.untrusted(min_random=RANDOM)
+    record.verification["battery"] = {"families": 3}
+    assert "verification.battery is not a battery verdict" in record.untrusted(min_random=RANDOM)
