@@ -375,7 +375,7 @@ def search(game: games.Game, log: SearchLog, *, seconds: float, seed: int, all: 
 
 def _guided(game: games.Game, astar: AStar, log: SearchLog, *, seconds: float, batch: int,
             compile_s: float, collect: int) -> None:
-    """Orders "rows" and "count" as a branch and bound: each correct program popped that is
+    """Orders "rows" and "deep" as a branch and bound: each correct program popped that is
     shorter than the best is recorded, not proven shortest, and the budget drops below it (to
     it with `collect`, and every correct program as long as the best is then a candidate). It
     stops at the run's target length (with `collect` candidates of the best length), when time
@@ -449,14 +449,16 @@ def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):
     for i in order:
         log.candidate(programs[i], models[i])
     log.say(f"listed {len(programs)}, ranked by the cycle model; llvm-mca on the {min(rank, len(programs))} best")
-    ranked = []
+    ranked, mca = [], True
     for i in order[:rank]:
-        try:
-            cycles = isa.latency.cycles(programs[i])
-        except (isa.latency.McaUnavailable, ValueError) as e:
-            log.say(f"no llvm-mca ranking ({e})")
-            cycles = None
-        ranked.append((models[i], math.inf if cycles is None else cycles, i))
+        cycles = math.inf   # without llvm-mca, the model's order alone
+        if mca:
+            try:
+                cycles = isa.latency.cycles(programs[i])
+            except (isa.latency.McaUnavailable, ValueError) as e:
+                log.say(f"no llvm-mca ranking ({e})")
+                mca = False
+        ranked.append((models[i], cycles, i))
     ranked.sort()
     files = []
     for model, cycles, i in ranked[:keep]:
@@ -473,5 +475,6 @@ def _all(game, kernel, astar, log, goals, shortest, *, limit, rank, keep):
         model_cycles=[m for m, _, _ in best], cycles=[None if c == math.inf else int(c) for _, c, _ in best],
         files=files), indent=1) + "\n")
     if best:
-        log.say(f"fastest by the cycle model: {best[0][0]:g} model cycles, llvm-mca {best[0][1]:g} "
+        mca = "-" if best[0][1] == math.inf else f"{best[0][1]:g}"
+        log.say(f"fastest by the cycle model: {best[0][0]:g} model cycles, llvm-mca {mca} "
                 f"(alternatives/{files[0]}); time the best natively: alphadev rerank {log.run.path}")
