@@ -40,8 +40,8 @@ def test_a_new_run_gets_an_identity_and_a_mismatch_writes_nothing(tmp_path):
                            else "started with another config"):
             RunDir(tmp_path / "run").claim(config)
     assert _files(tmp_path / "run") == before
-    # `minutes` may change: a resumed run may be given more time.
-    RunDir(tmp_path / "run").claim(dict(CONFIG, minutes=99))
+    # `minutes` may change: a resumed run may be given more time; and where its checks run.
+    RunDir(tmp_path / "run").claim(dict(CONFIG, minutes=99, check_workers=3))
 
 
 def test_a_run_without_identity_is_refused(tmp_path):
@@ -108,6 +108,19 @@ def test_metrics_truncate_to_the_restored_iteration(tmp_path):
     (tmp_path / "run" / "metrics.csv").write_text("iteration,loss\n1,0.5\nnonsense\n2,0.4\n")
     with pytest.raises(RunDirError, match="metrics.csv: line 3 is not a row of 2 numbers; move it aside"):
         run.truncate_metrics(3)
+
+
+def test_a_resumed_run_with_more_columns_widens_metrics(tmp_path):
+    # A run started by an older alphadev, resumed by one that logs another column.
+    run = RunDir(tmp_path / "run")
+    run.claim(CONFIG)
+    run.log(iteration=1, loss=0.5)
+    run.log(iteration=2, loss=0.4, check_wait_s=0.01)
+    run.log(iteration=3, check_wait_s=0.02)
+    metrics = run.metrics()  # read back whole: one header, every row as long
+    assert metrics["iteration"] == [1, 2, 3] and metrics["check_wait_s"][1:] == [0.01, 0.02]
+    assert np.isnan(metrics["check_wait_s"][0]) and np.isnan(metrics["loss"][2])
+    assert run.truncate_metrics(2) == 1 and run.metrics()["loss"] == [0.5, 0.4]
 
 
 def test_damaged_replay_and_archive_files_are_named_in_one_line(tmp_path):
