@@ -151,6 +151,7 @@ def test_without_llvm_mca_a_record_is_kept_with_null_cycles(tmp_path, monkeypatc
         final = jax.tree_util.tree_map(lambda x: x[None], state)
         trainer._consider(Trajectory(actions=None, policy=None, rewards=None, latency_rewards=None, valid=None,
                                      values=None, best_q=None, cells=None, children=None, final=final))
+        trainer._record_checked(wait=True)  # llvm-mca was looked for in the worker, on this PATH
     finally:
         isa.latency._mca_binary.cache_clear()
         isa.latency.mca.cache_clear()
