@@ -72,6 +72,9 @@ class TrainConfig:
     checkpoint_every: int = field(20, ge=1)  # iterations
     log_every: int = field(1, ge=1)          # iterations
     diagnose_every: int = field(10, ge=0)    # iterations between the network's diagnostics (0: never)
+    # processes that confirm new best programs on Unicorn and time them with llvm-mca, off the
+    # loop's path (checks.py); 0: in the loop, as each is found. Not part of the run's identity.
+    check_workers: int = field(1, ge=0)
     # at the target length: "stop", or "latency": go on until `minutes`, recording programs of
     # the best length that the game's latency (e.g. game_config.latency "cycles") ranks faster
     after_target: str = field("stop", choices=("stop", "latency"))

@@ -49,6 +49,11 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
+# Settings a resumed run may change and stay the same run: `minutes` (it may extend it) and
+# `check_workers` (where the checks of its programs run, not what they find).
+NOT_IDENTITY = ("minutes", "check_workers")
+
+
 def identity(config: dict) -> dict:
     """What makes a run the same run: its game, seed, planner and config.
 
@@ -56,10 +61,10 @@ def identity(config: dict) -> dict:
       config: `TrainConfig.to_dict()`, or a baseline search's settings (alphadev/baselines),
         whose "method" stands for the planner.
     Returns:
-      {"game", "seed", "planner", "config"}: "config" is a digest of the config less `minutes`,
-      which a resumed run may extend.
+      {"game", "seed", "planner", "config"}: "config" is a digest of the config less
+      `NOT_IDENTITY`.
     """
-    rest = {k: v for k, v in config.items() if k != "minutes"}
+    rest = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
     digest = hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
     planner = config["search"]["planner"] if "search" in config else config["method"]
     return dict(game=config["game"], seed=config["seed"], planner=planner, config=digest)
@@ -165,7 +170,7 @@ class RunDir:
                 out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
             return out
         a, b = flat(started) if isinstance(started, dict) else {}, flat(config)
-        differ = sorted(k for k in a.keys() | b.keys() if k != "minutes" and a.get(k) != b.get(k))
+        differ = sorted(k for k in a.keys() | b.keys() if k not in NOT_IDENTITY and a.get(k) != b.get(k))
         return f" (it differs in {', '.join(differ[:6])})" if differ else ""
 
     def _repair(self) -> None:
@@ -240,13 +245,34 @@ class RunDir:
     # -- metrics ----------------------------------------------------------------------------
 
     def log(self, **row) -> None:
+        """Appends a row to metrics.csv. A row with columns the file lacks (a run resumed by a
+        newer alphadev) first widens the file, NaN in those columns of the rows before; a
+        column the row lacks gets NaN."""
         path = self.path / "metrics.csv"
-        new = not path.exists()
+        header = self._header()
+        if header and not set(row) <= set(header):
+            header = self._widen([*header, *(k for k in row if k not in header)])
         with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
+            writer = csv.DictWriter(f, fieldnames=header or list(row), restval="nan")
+            if not header:
                 writer.writeheader()
             writer.writerow(row)
+
+    def _header(self) -> list[str]:
+        path = self.path / "metrics.csv"
+        if not path.exists():
+            return []
+        with path.open(newline="") as f:
+            return next(csv.reader([f.readline()]), [])
+
+    def _widen(self, columns: list[str]) -> list[str]:
+        """Rewrites metrics.csv whole with `columns` (its own, then new ones, NaN in its rows)."""
+        header, rows = self.metric_rows()
+        out = io.StringIO()
+        filled = [[*row, *["nan"] * (len(columns) - len(header))] for row in rows]
+        csv.writer(out, lineterminator="\r\n").writerows([columns, *filled])  # as csv.DictWriter writes
+        write_whole(self.path / "metrics.csv", out.getvalue())
+        return columns
 
     def metric_rows(self) -> tuple[list[str], list[list[str]]]:
         """metrics.csv as (header, complete rows); a last row a kill cut short is left out.

@@ -2,12 +2,17 @@
 
 Each iteration plays `selfplay_batch` episodes with the search, adds them to the replay, takes
 `steps_per_iteration` learner steps, and looks at every finished correct program: one shorter
-than the best so far is confirmed on Unicorn (`game.confirm`, which raises if JAX and Unicorn
-disagree) and written as a record, with llvm-mca's cycles and the cycle model's. Every distinct
-correct program at most as long as the best is kept in candidates.jsonl (for `alphadev rerank`).
-The run stops when a program of `target_length` is recorded, or when `minutes` are spent; with
-`after_target` "latency" the target starts a second phase instead (AlphaDev's) that lasts until
-`minutes`, and such a run also records a program as long as the best with fewer model cycles.
+than the best so far goes to the host-side checks (checks.py: confirmed on Unicorn, which raises
+if JAX and Unicorn disagree, and timed by llvm-mca) in `check_workers` processes off the loop's
+path, and is written as a record, with the cycle model's cycles, once they come back (at the
+end of an iteration, in the order found; a run waits for those pending before it ends). A
+program counts as the best from the moment it is handed over, so that a worse one found later
+is never recorded after it. Every distinct correct program at most as long as the best is kept
+in candidates.jsonl (for `alphadev rerank`) before its checks start; a resumed run checks again
+those better than its best record (checks a kill cut off). The run stops when a program of
+`target_length` is found (and recorded), or when `minutes` are spent; with `after_target`
+"latency" the target starts a second phase instead (AlphaDev's) that lasts until `minutes`, and
+such a run also records a program as long as the best with fewer model cycles.
 Checkpoints (orbax) hold the parameters, optimiser state, counters and key, saved beside the
 archive and the replay buffer, every `checkpoint_every` iterations and at least every
 `checkpoint_seconds`; the same command resumes from the last one, and records already written stay.
@@ -45,11 +50,12 @@ import isa
 from alphadev import devices, distributed
 from alphadev import networks as N
 from alphadev.archive import Archive
+from alphadev.checks import Checks
 from alphadev.config import TrainConfig
 from alphadev.diagnostics import GREEDY_NAMES, Probe, make_greedy
 from alphadev.learner import make_update
 from alphadev.replay import Replay, observe_moves, path_rewards
-from alphadev.results import Record
+from alphadev.results import Record, now
 from alphadev.rundir import RunDir, RunDirError, one_line, warn, write_whole
 from alphadev.search import Search
 from alphadev.selfplay import make_prefix_values, make_selfplay
@@ -125,7 +131,11 @@ class Trainer:
             self.archive = Archive(config.archive_width, self.game.max_moves,
                                    value_weight=config.archive_value_weight, seed=distributed.process_seed(config.seed))
         self.archive_path, self.replay_path = Path(out) / "archive.npz", Path(out) / "replay.npz"
-        self.best = self.run.best()
+        self.best = self.run.best()  # the best record written
+        # (length, model cycles) of the best program handed to the checks: the best record, or
+        # a better program whose checks are pending. What `_better` and `done` go by.
+        self.claimed = None if self.best is None else (self.best.length, self.best.latency.get("model_cycles"))
+        self.checks = Checks(config.game, config.game_config, workers=config.check_workers)
         # text -> model cycles of every correct program kept (at most as long as the best then)
         self.candidates = {c["text"]: c["model_cycles"] for c in self.run.candidates()}
         if self.primary:
@@ -189,14 +199,15 @@ class Trainer:
         return int(self.state["counters"][0])
 
     def _better(self, length: int, cycles: Optional[float] = None) -> bool:
-        """Shorter than the best record; or, with `after_target` "latency", as long and fewer
-        model cycles (`cycles` None: not known yet, so possibly)."""
-        if self.best is None or length < self.best.length:
+        """Shorter than the best program so far (`claimed`); or, with `after_target` "latency",
+        as long and fewer model cycles (`cycles` None: not known yet, so possibly). Below 1e-4
+        cycles is no difference: candidates.jsonl keeps them to 4 decimals."""
+        if self.claimed is None or length < self.claimed[0]:
             return True
-        if self.config.after_target != "latency" or length > self.best.length:
+        if self.config.after_target != "latency" or length > self.claimed[0]:
             return False
-        best = self.best.latency.get("model_cycles")
-        return cycles is None or best is None or cycles < best - 1e-6
+        best = self.claimed[1]
+        return cycles is None or best is None or cycles < best - 1e-4
 
     def _consider(self, traj) -> None:
         final = devices.gather(traj.final)  # every process's episodes: the primary records them
@@ -204,22 +215,52 @@ class Trainer:
             return
         order = np.argsort(np.asarray(final.length), kind="stable")
         for b in order:
-            if not final.correct[b] or (self.best is not None and int(final.length[b]) > self.best.length):
+            if not final.correct[b] or (self.claimed is not None and int(final.length[b]) > self.claimed[0]):
                 continue
             state = jax.tree_util.tree_map(lambda x, b=b: x[b], final)
             program = self.game.program(state)
             model = self._keep_candidate(program)
-            if not self._better(len(program), model):
-                continue
-            score = self.game.confirm(state)  # Unicorn; raises MachineDisagreement on a mismatch
-            cycles = self._cycles(program)
+            if self._better(len(program), model):
+                self._submit(program, model, correct=bool(state.correct), items=float(state.items))
+
+    def _submit(self, program, model: float, *, correct: bool, items: float) -> None:
+        """Hands a better program and the JAX judgement of it to the checks; it is the best
+        from now on, and is recorded when its checks come back (`_record_checked`)."""
+        self.claimed = (len(program), model)
+        self.checks.submit((program, model, now()), isa.to_text(program), correct=correct, items=items)
+
+    def _record_checked(self, *, wait: bool = False) -> None:
+        """Writes a record of each program whose checks came back (of every one pending, with
+        `wait`), in the order found.
+
+        Raises:
+          games.MachineDisagreement: Unicorn judged a program differently from the JAX machine.
+        """
+        for (program, model, found), checked in self.checks.finished(wait=wait):
+            if checked.mca_problem and not self._mca_warned:
+                warn(f"{checked.mca_problem}; records get cycles: null")
+                self._mca_warned = True
             record = Record.of(self.config.game, program, seed=self.config.seed, config=self.config.to_dict(),
-                               source=f"alphadev train ({self.config.search.planner})",
-                               latency={"cycles": cycles, "model_cycles": model, "executed": score.executed})
+                               source=f"alphadev train ({self.config.search.planner})", found=found,
+                               latency={"cycles": checked.cycles, "model_cycles": model, "executed": checked.executed})
             self.run.add(record)
             self.best = record
-            self._print(f"new best: {record.length} instructions, {model:.2f} model cycles, {cycles} llvm-mca cycles "
-                        "(confirmed on Unicorn)", line=True)
+            self._print(f"new best: {record.length} instructions, {model:.2f} model cycles, {checked.cycles} llvm-mca "
+                        "cycles (confirmed on Unicorn)", line=True)
+
+    def _check_lost(self) -> None:
+        """Hands the checks again every candidate better than the best record: its checks were
+        pending when a kill ended the run (a candidate is kept before its checks start)."""
+        replay = jax.jit(self.game.from_moves)
+        for candidate in self.run.candidates():
+            if self._better(candidate["length"], candidate["model_cycles"]):
+                program = isa.parse(candidate["text"])
+                found = self.game.moves_for(program)
+                moves = np.full(self.game.max_moves, -1, np.int32)
+                moves[: len(found)] = found
+                state = replay(moves)  # the JAX machine's judgement, as when it was found
+                if state.correct:  # else not this game's program (a changed candidates.jsonl): no record
+                    self._submit(program, candidate["model_cycles"], correct=True, items=float(state.items))
 
     def _keep_candidate(self, program) -> float:
         """Keeps a correct program as long as the best or shorter in the run's candidates (each
@@ -229,16 +270,6 @@ class Trainer:
             self.candidates[text] = self.game.model_cycles(program)
             self.run.add_candidate(text, len(program), self.candidates[text])
         return self.candidates[text]
-
-    def _cycles(self, program) -> Optional[int]:
-        """llvm-mca's cycles, or None where llvm-mca is missing or fails: a record is never lost to it."""
-        try:
-            return isa.latency.cycles(program)
-        except (isa.latency.McaUnavailable, ValueError) as e:
-            if not self._mca_warned:
-                warn(f"{e}; records get cycles: null")
-                self._mca_warned = True
-            return None
 
     def _starts(self):
         """Where this iteration's episodes start: [B, max_moves] moves (-1 past each prefix), or
@@ -328,7 +359,7 @@ class Trainer:
         if self.config.after_target == "latency":
             return False  # the target length starts the second phase; minutes end it
         target = self.config.target_length
-        return bool(target and self.best is not None and self.best.length <= target)
+        return bool(target and self.claimed is not None and self.claimed[0] <= target)
 
     def train(self, *, max_iterations: Optional[int] = None) -> Optional[Record]:
         """Runs until the target is reached, `minutes` are spent (counting earlier sessions of a
@@ -345,6 +376,7 @@ class Trainer:
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
+            self.checks.close()  # nothing is pending unless the run failed or a second Ctrl-C came
             self.run.release()
             if self.board is not None:
                 self.board.close()
@@ -378,6 +410,8 @@ class Trainer:
                     f"started {self.run.path}", line=True)
         if self.primary:
             self.board = Board(self.run.path / "tensorboard", first_step=self.iteration + 1)
+            self.checks.start()  # its workers start while the first iteration compiles
+            self._check_lost()
         start, before = time.time(), float(self.state["elapsed"][0])
         self._saved_at = start
         ran = 0
@@ -393,6 +427,8 @@ class Trainer:
             self._consider(traj)
             figures = self._diagnose(traj) if self._diagnosing() else {}  # before the learner sees traj
             losses = self._learn()
+            self._record_checked()  # the checks had the learner's time to come back
+            check_wait = self.checks.take_waited()  # what the checks held this iteration up
             moves = int(np.asarray(traj.valid).sum())
             episodes = cfg.selfplay_batch * self.processes  # moves: this process's (each counts its own)
             counters = self.state["counters"] + np.array([1, episodes, moves * cfg.search.simulations, moves])
@@ -401,7 +437,7 @@ class Trainer:
             ran += 1
             final = jax.device_get(traj.final)
             rate = moves / max(time.time() - t0, 1e-9)
-            best_len = self.best.length if self.best else 0
+            best_len = self.claimed[0] if self.claimed else 0  # found; its record is written once checked
             if figures:
                 figures.update(self._greedy())
             if self.iteration % cfg.log_every == 0 and self.primary:
@@ -410,6 +446,7 @@ class Trainer:
                            mean_items=round(float(np.mean(final.items)), 5),
                            best_items=round(float(np.max(final.items)), 5), solved=int(np.sum(final.correct)),
                            best_length=best_len, moves_per_s=round(rate, 1),
+                           check_wait_s=round(check_wait, 4),
                            archive=len(self.archive) if self.archive is not None else 0, devices=self.mesh.size,
                            **self._solved_from(final, starts), **self._extra_columns(losses, figures))
                 self.run.log(**row)
@@ -425,6 +462,7 @@ class Trainer:
                 self.archive.rerank(lambda moves: self.prefix_values(self._host_params(), moves))
             if self.iteration % cfg.checkpoint_every == 0 or time.time() - self._saved_at >= self.checkpoint_seconds:
                 self.save()
+        self._record_checked(wait=True)  # however the loop ended: no record is lost
         self.save()
         if not self.quiet and sys.stdout.isatty():
             print()

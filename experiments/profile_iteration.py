@@ -6,8 +6,10 @@ Builds the game's `Trainer` (in a temporary run directory) and runs whole iterat
 `Trainer._train` does, timing each part with its device work finished (`block_until_ready`):
 self-play (the searches, and the archive's children harvest inside the same jitted call),
 adding the episodes to the replay, adding the cells to the archive, looking at the finished
-programs (host-side confirmation on Unicorn of any new best, llvm-mca), the diagnostics when due,
-and the learner (sampling and re-observing a batch from the replay, then the update step).
+programs (model cycles, and handing any new best to the host-side checks: Unicorn, llvm-mca,
+in the config's `check_workers` processes or, with 0, right there), the diagnostics when due,
+the learner (sampling and re-observing a batch from the replay, then the update step), and
+writing the records of the checks that came back.
 The first iteration includes compilation and is reported on its own; the others are averaged.
 Run it pinned to one core with XLA's threading off, as training runs:
 
@@ -42,7 +44,7 @@ def iteration(trainer) -> dict:
     timed(parts, "replay: add episodes", trainer.replay.add, traj)
     if trainer.archive is not None:
         timed(parts, "archive: add cells", lambda: (trainer.archive.add(traj.cells), trainer.archive.add(traj.children)))
-    timed(parts, "programs: confirm new best (Unicorn, llvm-mca)", trainer._consider, traj)
+    timed(parts, "programs: look at, hand new best to the checks", trainer._consider, traj)
     if trainer._diagnosing():
         timed(parts, "diagnostics", trainer._diagnose, traj)
     if not cfg.ablation.frozen_network:
@@ -53,6 +55,7 @@ def iteration(trainer) -> dict:
             params, opt_state, *_ = timed(parts, "learner: update step", trainer.update, trainer.state["params"],
                                           trainer.state["opt_state"], batch)
             trainer.state.update(params=params, opt_state=opt_state)
+    timed(parts, "programs: records of the checks come back", trainer._record_checked)
     trainer.state.update(key=key, counters=trainer.state["counters"] + np.array([1, 0, 0, 0]))
     return parts
 

@@ -295,11 +295,23 @@ class Game:
         Raises:
           MachineDisagreement: when correctness or the item fraction differ.
         """
-        program = self.program(state)
+        return self.confirm_program(self.program(state), correct=bool(state.correct), items=float(state.items),
+                                    backend=backend)
+
+    def confirm_program(self, program: isa.Program, *, correct: bool, items: float,
+                        backend: str = "unicorn") -> Score:
+        """`confirm` for a program and the JAX judgement of it, without the state (so that a
+        process that holds no JAX state can confirm it).
+
+        Args:
+          program: the program the JAX state built. correct, items: the state's judgement.
+        Raises:
+          MachineDisagreement: when correctness or the item fraction differ.
+        """
         score = self.task.score(program, backend, cycles=False)
-        if score.correct != bool(state.correct) or abs(score.items - float(state.items)) > 1e-5:
+        if score.correct != correct or abs(score.items - items) > 1e-5:
             raise MachineDisagreement(
-                f"{self.task.name}: JAX says correct={bool(state.correct)} items={float(state.items):.6f}, "
+                f"{self.task.name}: JAX says correct={correct} items={items:.6f}, "
                 f"{backend} says correct={score.correct} items={score.items:.6f} ({score.reason}) for\n"
                 + isa.to_text(program))
         return score

@@ -70,6 +70,7 @@ if point == "checkpoint":
 
     ocp.CheckpointManager.save = save_then_maybe_die
 
-from alphadev.cli import main  # noqa: E402
+if __name__ == "__main__":  # not in the checks' workers, which import the main module (spawn)
+    from alphadev.cli import main
 
-sys.exit(main(sys.argv[3:]))
+    sys.exit(main(sys.argv[3:]))

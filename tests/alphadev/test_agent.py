@@ -135,6 +135,7 @@ def test_a_correct_finished_program_is_confirmed_and_recorded(tmp_path):
     final = jax.tree_util.tree_map(lambda x: x[None], state)
     trainer._consider(Trajectory(actions=None, policy=None, rewards=None, latency_rewards=None,
                                  valid=None, values=None, best_q=None, cells=None, children=None, final=final))
+    trainer._record_checked(wait=True)  # the checks ran in a worker process
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["length"] == 8 and best["game"] == "sort2" and best["latency"]["cycles"] > 0
     assert best["source"].startswith("alphadev train") and best["seed"] == config.seed

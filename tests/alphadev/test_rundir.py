@@ -40,8 +40,8 @@ def test_a_new_run_gets_an_identity_and_a_mismatch_writes_nothing(tmp_path):
                            else "started with another config"):
             RunDir(tmp_path / "run").claim(config)
     assert _files(tmp_path / "run") == before
-    # `minutes` may change: a resumed run may be given more time.
-    RunDir(tmp_path / "run").claim(dict(CONFIG, minutes=99))
+    # `minutes` may change: a resumed run may be given more time; and where its checks run.
+    RunDir(tmp_path / "run").claim(dict(CONFIG, minutes=99, check_workers=3))
 
 
 def test_a_run_without_identity_is_refused(tmp_path):
@@ -110,6 +110,19 @@ def test_metrics_truncate_to_the_restored_iteration(tmp_path):
         run.truncate_metrics(3)
 
 
+def test_a_resumed_run_with_more_columns_widens_metrics(tmp_path):
+    # A run started by an older alphadev, resumed by one that logs another column.
+    run = RunDir(tmp_path / "run")
+    run.claim(CONFIG)
+    run.log(iteration=1, loss=0.5)
+    run.log(iteration=2, loss=0.4, check_wait_s=0.01)
+    run.log(iteration=3, check_wait_s=0.02)
+    metrics = run.metrics()  # read back whole: one header, every row as long
+    assert metrics["iteration"] == [1, 2, 3] and metrics["check_wait_s"][1:] == [0.01, 0.02]
+    assert np.isnan(metrics["check_wait_s"][0]) and np.isnan(metrics["loss"][2])
+    assert run.truncate_metrics(2) == 1 and run.metrics()["loss"] == [0.5, 0.4]
+
+
 def test_damaged_replay_and_archive_files_are_named_in_one_line(tmp_path):
     (tmp_path / "replay.npz").write_bytes(b"PK\x03\x04 cut short")
     with pytest.raises(ValueError, match=r"replay.npz: not a whole replay buffer \(.*\); delete it") as e:
@@ -138,6 +151,7 @@ def test_without_llvm_mca_a_record_is_kept_with_null_cycles(tmp_path, monkeypatc
         final = jax.tree_util.tree_map(lambda x: x[None], state)
         trainer._consider(Trajectory(actions=None, policy=None, rewards=None, latency_rewards=None, valid=None,
                                      values=None, best_q=None, cells=None, children=None, final=final))
+        trainer._record_checked(wait=True)  # llvm-mca was looked for in the worker, on this PATH
     finally:
         isa.latency._mca_binary.cache_clear()
         isa.latency.mca.cache_clear()
