@@ -68,6 +68,7 @@ def test_a_disagreement_in_the_checks_stops_the_run_with_machine_disagreement(tm
     assert not trainer.run.records()
 
 
+@pytest.mark.slow   # two sort2 trainings: about 30 s on one core, most of it compiling
 def test_the_pool_writes_the_same_records_as_checks_in_the_loop(tmp_path):
     # No learner, archive or diagnostics, whose compilation would be most of the time: the
     # search alone finds sort2's first program in the first iteration (seed 0).
