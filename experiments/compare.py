@@ -5,12 +5,12 @@
                                   [--set METHOD.NAME=VALUE ...]
 
 Each (game, method, seed) runs in its own process pinned to one core (of those the script may
-use) with XLA's CPU threading off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun deletes it first: baselines do not
-resume). `agent` is `alphadev train` with the shipped config; `frozen` the same with
-`ablation.frozen_network` (the network as initialised). Then, with no search running, each
-run's best program is verified (Unicorn and natively, `--random` inputs beyond the task's) and
-timed natively in one `alphadev.bench` run per game beside the task's references (and
-AlphaDev's kernels, given their file).
+use) with XLA's CPU threading off, `--jobs` at a time, into OUT/GAME-METHOD-seedS (a rerun
+deletes it first: baselines do not resume). `agent` is `alphadev train` with the shipped config;
+`frozen` the same with `ablation.frozen_network` (the network as initialised). Then, with no
+search running, each run's best program is verified (Unicorn and natively, `--random` inputs
+beyond the task's) and timed natively in one `alphadev.bench` run per game beside the task's
+references (and AlphaDev's kernels, given their file).
 
 Columns: game, method, seed, seconds to the first correct program, seconds to the target
 length, best length, programs or states explored (episodes for the agent; children stepped,
