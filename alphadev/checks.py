@@ -81,7 +81,7 @@ def _game(name: str, config_json: str) -> games.Game:
     return games.make(name, **json.loads(config_json))
 
 
-def _start_worker(parent: int, game: str, config_json: str) -> None:
+def _start_worker(parent: int, game: str, config_json: str, task_files: list[str]) -> None:
     # Launched with STOP_SIGNALS blocked (`Checks._to_pool`), ignored from here on: the Ctrl-C a
     # terminal sends the whole process group is the trainer's alone, even while a worker starts.
     for signum in STOP_SIGNALS:
@@ -89,6 +89,8 @@ def _start_worker(parent: int, game: str, config_json: str) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     jax.config.update("jax_platforms", "cpu")  # nothing here needs a device: take none of its memory
     threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+    for path in task_files:  # the user's tasks the trainer loaded (`alphadev --tasks`)
+        games.registry.load_tasks(path)
     _game(game, config_json)  # made before the first check needs it
 
 
@@ -187,10 +189,16 @@ class Checks:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker,
-                                             initargs=(os.getpid(), self._game_args[0], self._config_json))
+                                             initargs=(os.getpid(), self._game_args[0], self._config_json,
+                                                       games.registry.task_files()))
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             return self._pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool as e:  # a worker died starting (e.g. a task registered in code only)
+            self._broke(e)
+            future = Future()
+            future.set_result(fn(*args, **kwargs))
+            return future
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -203,8 +211,12 @@ class Checks:
         try:
             return pending.future.result()
         except BrokenProcessPool as e:  # a worker was killed: check here, this one and the rest
-            if self.workers:
-                warn(f"the checks' process pool broke ({one_line(e)}); checking in the training process from now on")
-                self.workers = 0
-                self._stop_pool()
+            self._broke(e)
             return check(*self._game_args, pending.text, **pending.judgement)
+
+    def _broke(self, e: BrokenProcessPool) -> None:
+        """From now on, checks run in this process (said once)."""
+        if self.workers:
+            warn(f"the checks' process pool broke ({one_line(e)}); checking in the training process from now on")
+            self.workers = 0
+            self._stop_pool()

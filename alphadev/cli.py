@@ -338,17 +338,8 @@ def plot(args) -> int:
 
 def load_tasks(path: str) -> None:
     """Runs a Python file that registers tasks (`games.register`), as `--tasks` does."""
-    import importlib.util
-    from pathlib import Path
-    file = Path(path)
-    if not file.is_file():
-        raise OSError(f"--tasks {path}: no such file")
-    spec = importlib.util.spec_from_file_location(f"alphadev_tasks_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:  # the user's file: any error is theirs, in one line
-        raise ValueError(f"--tasks {path}: {type(e).__name__}: {e}") from None
+    import games
+    games.registry.load_tasks(path)
 
 
 def _user_errors() -> tuple:

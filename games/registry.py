@@ -11,7 +11,7 @@ from games.hash import HashTask
 from games.sort import SortTask, VarSortTask
 from games.task import Task
 
-__all__ = ["register", "names", "task", "make"]
+__all__ = ["register", "names", "task", "make", "load_tasks", "task_files"]
 
 _REGISTRY: dict[str, Callable[[], Task]] = {
     **{f"sort{n}": functools.partial(SortTask, n) for n in range(2, 9)},
@@ -19,12 +19,38 @@ _REGISTRY: dict[str, Callable[[], Task]] = {
     "hash9to16": HashTask,
 }
 _TASKS: dict[str, Task] = {}
+_TASK_FILES: list[str] = []   # the files `load_tasks` ran, in order (a worker process runs them again)
 
 
 def register(name: str, factory: Callable[[], Task]) -> None:
     """Adds (or replaces) a task: `factory()` returns a `Task` whose `name` is `name`."""
     _REGISTRY[name] = factory
     _TASKS.pop(name, None)
+
+
+def load_tasks(path: str) -> None:
+    """Runs a Python file that registers tasks (`register`), as `alphadev --tasks` does.
+
+    Raises:
+      OSError: no such file. ValueError: the file raised; both in one line.
+    """
+    import importlib.util
+    from pathlib import Path
+    file = Path(path)
+    if not file.is_file():
+        raise OSError(f"--tasks {path}: no such file")
+    spec = importlib.util.spec_from_file_location(f"alphadev_tasks_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's file: any error is theirs, in one line
+        raise ValueError(f"--tasks {path}: {type(e).__name__}: {e}") from None
+    _TASK_FILES.append(str(file.resolve()))
+
+
+def task_files() -> list[str]:
+    """The task files loaded so far (`load_tasks`), for another process to load them too."""
+    return list(_TASK_FILES)
 
 
 def names() -> list[str]:

@@ -54,6 +54,38 @@ def test_checks_come_back_in_the_order_submitted_and_stop_at_a_disagreement():
         checks.close()
 
 
+def test_a_task_a_worker_cannot_build_is_checked_in_this_process(tmp_path, capsys):
+    """A task registered in code (no --tasks file a worker could load) breaks the pool as it
+    starts: the checks go on in this process, said once, and lose nothing."""
+    def sort2_in_code():
+        task = games.SortTask(2)
+        task.name = "sort2_in_code"
+        return task
+    games.register("sort2_in_code", sort2_in_code)
+    checks = Checks("sort2_in_code", {}, workers=1)
+    try:
+        checks.submit("first", NETWORK, correct=True, items=1.0)
+        checks.submit("second", NETWORK, correct=True, items=1.0)
+        assert [tag for tag, _ in checks.finished(wait=True)] == ["first", "second"]
+        assert checks.workers == 0 and capsys.readouterr().err.count("process pool broke") == 1
+    finally:
+        checks.close()
+        games.registry._REGISTRY.pop("sort2_in_code", None)   # the other tests see the shipped games
+
+
+def test_a_task_file_is_loaded_by_the_workers_too():
+    games.registry.load_tasks("examples/min3.py")
+    checks = Checks("min3", {}, workers=1)
+    try:
+        program = isa.to_text(games.task("min3").references[0].program)
+        checks.submit("min3", program, correct=True, items=1.0)
+        assert [tag for tag, _ in checks.finished(wait=True)] == ["min3"] and checks.workers == 1
+    finally:
+        checks.close()
+        games.registry._REGISTRY.pop("min3", None)
+        games.registry._TASK_FILES.clear()
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_disagreement_in_the_checks_stops_the_run_with_machine_disagreement(tmp_path, workers):
     trainer = Trainer(load_config("sort2", **SMALL, check_workers=workers), tmp_path / "run", quiet=True)
