@@ -5,8 +5,9 @@ Unicorn (`Game.confirm_program`, which raises `MachineDisagreement` where the tw
 differently) and timed by llvm-mca: `check`. `Checks` runs these in `workers` processes (0: at
 once, in the caller's process) and hands the results back in the order they were submitted, so
 that records are written in the order their programs were found. A worker is handed picklable
-things only (the game's name and config, the program's text, the JAX judgement), never a JAX
-state.
+things only (the game's name and config, the task files the trainer loaded, the program's text,
+the JAX judgement), never a JAX state; a task registered in code only cannot be built there, so
+its checks run in the caller's process, as after any break of the pool.
 
 Workers are spawned, not forked (JAX's threads do not survive a fork), so a script that trains
 must guard its entry point with `if __name__ == "__main__"`. They keep off accelerators, ignore
